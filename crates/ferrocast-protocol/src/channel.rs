@@ -96,9 +96,14 @@ impl ChannelName {
     /// Whether the channel keeps its last event for new subscribers.
     pub fn is_cache(&self) -> bool {
         let n = self.as_str();
-        ["cache-", "private-cache-", "private-encrypted-cache-", "presence-cache-"]
-            .iter()
-            .any(|p| n.starts_with(p))
+        [
+            "cache-",
+            "private-cache-",
+            "private-encrypted-cache-",
+            "presence-cache-",
+        ]
+        .iter()
+        .any(|p| n.starts_with(p))
     }
 
     /// The user id of a `#server-to-user-{id}` channel.
@@ -154,7 +159,10 @@ mod tests {
         assert_eq!(ChannelName::parse("a b", 200), Err(NameError::BadCharacter));
         assert_eq!(ChannelName::parse("é", 200), Err(NameError::BadCharacter));
         assert_eq!(ChannelName::parse("#other", 200), Err(NameError::Reserved));
-        assert_eq!(ChannelName::parse("#server-to-user-", 200), Err(NameError::Empty));
+        assert_eq!(
+            ChannelName::parse("#server-to-user-", 200),
+            Err(NameError::Empty)
+        );
         assert_eq!(
             ChannelName::parse(&"a".repeat(201), 200),
             Err(NameError::TooLong { max: 200 })

@@ -14,12 +14,20 @@ pub enum ClientMessage {
     Ping,
     Pong,
     Subscribe(Subscribe),
-    Unsubscribe { channel: String },
+    Unsubscribe {
+        channel: String,
+    },
     Signin(Signin),
     /// A `client-*` event to relay to the channel's other subscribers.
-    ClientEvent { event: String, channel: String, data: Box<RawValue> },
+    ClientEvent {
+        event: String,
+        channel: String,
+        data: Box<RawValue>,
+    },
     /// Any other event name; answered with an error, never fatal.
-    Unknown { event: String },
+    Unknown {
+        event: String,
+    },
 }
 
 /// `pusher:subscribe` data.
@@ -86,7 +94,11 @@ impl ClientMessage {
                 };
                 let channel = env.channel.ok_or_else(|| bad("missing channel"))?;
                 let data = env.data.ok_or_else(|| bad("missing data"))?;
-                Self::ClientEvent { event, channel, data }
+                Self::ClientEvent {
+                    event,
+                    channel,
+                    data,
+                }
             }
             _ => Self::Unknown { event },
         };
@@ -96,7 +108,10 @@ impl ClientMessage {
 
 /// Reads `data` as `T`, whether it came as an object or as a JSON string holding one.
 fn data_as<T: DeserializeOwned>(event: &str, data: Option<&RawValue>) -> Result<T, DecodeError> {
-    let bad = |reason: String| DecodeError::BadData { event: event.to_owned(), reason };
+    let bad = |reason: String| DecodeError::BadData {
+        event: event.to_owned(),
+        reason,
+    };
     let raw = data.ok_or_else(|| bad("missing data".to_owned()))?.get();
     if raw.starts_with('"') {
         let inner: String = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
@@ -132,19 +147,36 @@ mod tests {
             panic!("string data")
         };
         assert_eq!(s.channel_data.as_deref(), Some("{}"));
-        let Ok(ClientMessage::ClientEvent { event, channel, data }) = ClientMessage::decode(
+        let Ok(ClientMessage::ClientEvent {
+            event,
+            channel,
+            data,
+        }) = ClientMessage::decode(
             r#"{"event":"client-typing","channel":"private-c","data":{"a":1}}"#,
-        ) else {
+        )
+        else {
             panic!("client event")
         };
-        assert_eq!((event.as_str(), channel.as_str(), data.get()), ("client-typing", "private-c", r#"{"a":1}"#));
+        assert_eq!(
+            (event.as_str(), channel.as_str(), data.get()),
+            ("client-typing", "private-c", r#"{"a":1}"#)
+        );
     }
 
     #[test]
     fn rejects_garbage_without_panicking() {
-        assert!(matches!(ClientMessage::decode("{"), Err(DecodeError::NotJson(_))));
-        assert!(matches!(ClientMessage::decode("[]"), Err(DecodeError::NotJson(_))));
-        assert_eq!(ClientMessage::decode(r#"{"data":{}}"#).unwrap_err(), DecodeError::MissingEvent);
+        assert!(matches!(
+            ClientMessage::decode("{"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert!(matches!(
+            ClientMessage::decode("[]"),
+            Err(DecodeError::NotJson(_))
+        ));
+        assert_eq!(
+            ClientMessage::decode(r#"{"data":{}}"#).unwrap_err(),
+            DecodeError::MissingEvent
+        );
         assert!(matches!(
             ClientMessage::decode(r#"{"event":"pusher:subscribe","data":{}}"#),
             Err(DecodeError::BadData { .. })

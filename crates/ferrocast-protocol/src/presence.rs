@@ -55,7 +55,9 @@ pub struct PresenceSnapshot<'a> {
 }
 
 impl<'a> PresenceSnapshot<'a> {
-    pub fn from_members(members: impl IntoIterator<Item = (&'a str, Option<&'a RawValue>)>) -> Self {
+    pub fn from_members(
+        members: impl IntoIterator<Item = (&'a str, Option<&'a RawValue>)>,
+    ) -> Self {
         let mut snap = Self::default();
         for (id, info) in members {
             snap.ids.push(id);
@@ -75,7 +77,10 @@ mod tests {
         let d = ChannelData::parse(r#"{"user_id":"10","user_info":{"name":"A"}}"#).expect("ok");
         assert_eq!(d.user_id, "10");
         assert_eq!(d.user_info.expect("info").get(), r#"{"name":"A"}"#);
-        assert_eq!(ChannelData::parse(r#"{"user_id":10}"#).expect("ok").user_id, "10");
+        assert_eq!(
+            ChannelData::parse(r#"{"user_id":10}"#).expect("ok").user_id,
+            "10"
+        );
         assert_eq!(
             ChannelData::parse(r#"{"user_info":{}}"#).unwrap_err(),
             ChannelDataError::MissingUserId
@@ -84,6 +89,9 @@ mod tests {
             ChannelData::parse(r#"{"user_id":""}"#).unwrap_err(),
             ChannelDataError::BadUserId
         );
-        assert_eq!(ChannelData::parse("[1]").unwrap_err(), ChannelDataError::NotAnObject);
+        assert_eq!(
+            ChannelData::parse("[1]").unwrap_err(),
+            ChannelDataError::NotAnObject
+        );
     }
 }

@@ -69,18 +69,49 @@ pub struct WatchlistEvent<'a> {
 /// One server-to-client frame.
 #[derive(Debug)]
 pub enum ServerMessage<'a> {
-    ConnectionEstablished { socket_id: SocketId, activity_timeout: u64 },
-    Error { code: ErrorCode, message: &'a str },
+    ConnectionEstablished {
+        socket_id: SocketId,
+        activity_timeout: u64,
+    },
+    Error {
+        code: ErrorCode,
+        message: &'a str,
+    },
     Ping,
     Pong,
-    SubscriptionSucceeded { channel: &'a str, presence: Option<&'a PresenceSnapshot<'a>> },
-    SubscriptionError { channel: &'a str, kind: SubscriptionErrorKind, message: &'a str },
-    MemberAdded { channel: &'a str, user_id: &'a str, user_info: Option<&'a RawValue> },
-    MemberRemoved { channel: &'a str, user_id: &'a str },
-    CacheMiss { channel: &'a str },
-    SigninSuccess { user_data: &'a str },
-    WatchlistEvents { events: &'a [WatchlistEvent<'a>] },
-    Event { event: &'a str, channel: &'a str, data: EventData<'a>, user_id: Option<&'a str> },
+    SubscriptionSucceeded {
+        channel: &'a str,
+        presence: Option<&'a PresenceSnapshot<'a>>,
+    },
+    SubscriptionError {
+        channel: &'a str,
+        kind: SubscriptionErrorKind,
+        message: &'a str,
+    },
+    MemberAdded {
+        channel: &'a str,
+        user_id: &'a str,
+        user_info: Option<&'a RawValue>,
+    },
+    MemberRemoved {
+        channel: &'a str,
+        user_id: &'a str,
+    },
+    CacheMiss {
+        channel: &'a str,
+    },
+    SigninSuccess {
+        user_data: &'a str,
+    },
+    WatchlistEvents {
+        events: &'a [WatchlistEvent<'a>],
+    },
+    Event {
+        event: &'a str,
+        channel: &'a str,
+        data: EventData<'a>,
+        user_id: Option<&'a str>,
+    },
 }
 
 #[derive(Serialize)]
@@ -95,7 +126,12 @@ struct Frame<'a, D: Serialize> {
 }
 
 fn frame<D: Serialize>(event: &str, channel: Option<&str>, data: Option<D>) -> Bytes {
-    encode(&Frame { event, channel, data, user_id: None })
+    encode(&Frame {
+        event,
+        channel,
+        data,
+        user_id: None,
+    })
 }
 
 fn encode<T: Serialize>(v: &T) -> Bytes {
@@ -112,7 +148,10 @@ impl ServerMessage<'_> {
     /// Encodes the frame once; the bytes are then shared by every recipient.
     pub fn encode(&self) -> Bytes {
         match self {
-            Self::ConnectionEstablished { socket_id, activity_timeout } => {
+            Self::ConnectionEstablished {
+                socket_id,
+                activity_timeout,
+            } => {
                 #[derive(Serialize)]
                 struct Data {
                     socket_id: String,
@@ -130,7 +169,14 @@ impl ServerMessage<'_> {
                     code: u16,
                     message: &'a str,
                 }
-                frame("pusher:error", None, Some(Data { code: code.code(), message }))
+                frame(
+                    "pusher:error",
+                    None,
+                    Some(Data {
+                        code: code.code(),
+                        message,
+                    }),
+                )
             }
             Self::Ping => frame("pusher:ping", None, Some(serde_json::Map::new())),
             Self::Pong => frame("pusher:pong", None, Some(serde_json::Map::new())),
@@ -145,9 +191,17 @@ impl ServerMessage<'_> {
                     }
                     None => "{}".to_owned(),
                 };
-                frame("pusher_internal:subscription_succeeded", Some(channel), Some(data))
+                frame(
+                    "pusher_internal:subscription_succeeded",
+                    Some(channel),
+                    Some(data),
+                )
             }
-            Self::SubscriptionError { channel, kind, message } => {
+            Self::SubscriptionError {
+                channel,
+                kind,
+                message,
+            } => {
                 #[derive(Serialize)]
                 struct Data<'a> {
                     #[serde(rename = "type")]
@@ -155,17 +209,28 @@ impl ServerMessage<'_> {
                     error: &'a str,
                     status: u16,
                 }
-                let data = Data { kind: kind.as_str(), error: message, status: kind.status() };
+                let data = Data {
+                    kind: kind.as_str(),
+                    error: message,
+                    status: kind.status(),
+                };
                 frame("pusher:subscription_error", Some(channel), Some(data))
             }
-            Self::MemberAdded { channel, user_id, user_info } => {
+            Self::MemberAdded {
+                channel,
+                user_id,
+                user_info,
+            } => {
                 #[derive(Serialize)]
                 struct Data<'a> {
                     user_id: &'a str,
                     #[serde(skip_serializing_if = "Option::is_none")]
                     user_info: Option<&'a RawValue>,
                 }
-                let data = json_string(&Data { user_id, user_info: *user_info });
+                let data = json_string(&Data {
+                    user_id,
+                    user_info: *user_info,
+                });
                 frame("pusher_internal:member_added", Some(channel), Some(data))
             }
             Self::MemberRemoved { channel, user_id } => {
@@ -189,9 +254,18 @@ impl ServerMessage<'_> {
                 struct Data<'a> {
                     events: &'a [WatchlistEvent<'a>],
                 }
-                frame("pusher_internal:watchlist_events", None, Some(Data { events }))
+                frame(
+                    "pusher_internal:watchlist_events",
+                    None,
+                    Some(Data { events }),
+                )
             }
-            Self::Event { event, channel, data, user_id } => encode(&Frame {
+            Self::Event {
+                event,
+                channel,
+                data,
+                user_id,
+            } => encode(&Frame {
                 event,
                 channel: Some(channel),
                 data: Some(data),
@@ -223,15 +297,24 @@ mod tests {
 
     #[test]
     fn error_data_is_an_object() {
-        let t = text(ServerMessage::Error { code: ErrorCode::AppNotFound, message: "nope" });
-        assert_eq!(t, r#"{"event":"pusher:error","data":{"code":4001,"message":"nope"}}"#);
+        let t = text(ServerMessage::Error {
+            code: ErrorCode::AppNotFound,
+            message: "nope",
+        });
+        assert_eq!(
+            t,
+            r#"{"event":"pusher:error","data":{"code":4001,"message":"nope"}}"#
+        );
     }
 
     #[test]
     fn presence_snapshot_is_double_encoded() {
         let info = RawValue::from_string(r#"{"name":"A"}"#.to_owned()).expect("raw");
         let snap = PresenceSnapshot::from_members([("1", Some(&*info)), ("2", None)]);
-        let t = text(ServerMessage::SubscriptionSucceeded { channel: "presence-x", presence: Some(&snap) });
+        let t = text(ServerMessage::SubscriptionSucceeded {
+            channel: "presence-x",
+            presence: Some(&snap),
+        });
         let v: serde_json::Value = serde_json::from_str(&t).expect("json");
         let data: serde_json::Value =
             serde_json::from_str(v["data"].as_str().expect("string data")).expect("inner");
@@ -257,6 +340,9 @@ mod tests {
             data: EventData::Raw(&raw),
             user_id: Some("7"),
         });
-        assert_eq!(t, r#"{"event":"client-e","channel":"presence-c","data":{"a":1},"user_id":"7"}"#);
+        assert_eq!(
+            t,
+            r#"{"event":"client-e","channel":"presence-c","data":{"a":1},"user_id":"7"}"#
+        );
     }
 }

@@ -99,8 +99,11 @@ pub fn signed_query(
 ) -> String {
     let ts = timestamp.to_string();
     let md5 = body_md5(body);
-    let mut params: Vec<(&str, &str)> =
-        vec![("auth_key", key), ("auth_timestamp", &ts), ("auth_version", "1.0")];
+    let mut params: Vec<(&str, &str)> = vec![
+        ("auth_key", key),
+        ("auth_timestamp", &ts),
+        ("auth_version", "1.0"),
+    ];
     if !body.is_empty() {
         params.push(("body_md5", &md5));
     }
@@ -136,7 +139,10 @@ mod tests {
     fn presence_and_user_vectors() {
         let data = r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#;
         assert_eq!(
-            sign(SECRET, &channel_string("1234.1234", "presence-foobar", Some(data))),
+            sign(
+                SECRET,
+                &channel_string("1234.1234", "presence-foobar", Some(data))
+            ),
             "31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80"
         );
         assert_eq!(
@@ -160,7 +166,12 @@ mod tests {
 
     #[test]
     fn canonical_query_lowercases_sorts_and_drops_the_signature() {
-        let q = canonical_query([("b", "2"), ("A", "1"), ("auth_signature", "x"), ("name", "a b")]);
+        let q = canonical_query([
+            ("b", "2"),
+            ("A", "1"),
+            ("auth_signature", "x"),
+            ("name", "a b"),
+        ]);
         assert_eq!(q, "a=1&b=2&name=a b");
     }
 }

@@ -37,7 +37,10 @@ impl FromStr for SocketId {
         if !digits(a) || !digits(b) {
             return Err(bad());
         }
-        Ok(Self::new(a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?))
+        Ok(Self::new(
+            a.parse().map_err(|_| bad())?,
+            b.parse().map_err(|_| bad())?,
+        ))
     }
 }
 

@@ -1,0 +1,92 @@
+//! Every way an API request can fail, each with a fixed HTTP status and a stable code, answered
+//! as `{"error": message, "code": code}`. The list is mirrored in docs/errors.md.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ferrocast_protocol::api::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Missing query parameter {0}")]
+    MissingParam(&'static str),
+    #[error("Unknown auth_key")]
+    UnknownKey,
+    #[error("auth_version must be 1.0")]
+    BadAuthVersion,
+    #[error("auth_timestamp must be within {0} seconds of the server's clock")]
+    ExpiredTimestamp(u64),
+    #[error("body_md5 does not match the request body")]
+    BodyMd5Mismatch,
+    #[error(
+        "Invalid signature: expected HMAC-SHA256 hex digest of the request as Pusher signs it"
+    )]
+    InvalidSignature,
+    #[error("No app with id {0:?} for this auth_key")]
+    AppNotFound(String),
+    #[error("App is disabled")]
+    AppDisabled,
+    #[error("Invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("Request body is larger than {0} bytes")]
+    RequestTooLarge(usize),
+    #[error("Not found")]
+    NotFound,
+}
+
+impl ApiError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        Self::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingParam(_)
+            | Self::UnknownKey
+            | Self::BadAuthVersion
+            | Self::ExpiredTimestamp(_)
+            | Self::BodyMd5Mismatch
+            | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::AppDisabled => StatusCode::FORBIDDEN,
+            Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::InvalidJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge(_) | Self::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+
+    /// The stable, machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingParam(_) => "missing_auth_parameter",
+            Self::UnknownKey => "invalid_auth_key",
+            Self::BadAuthVersion => "invalid_auth_version",
+            Self::ExpiredTimestamp(_) => "expired_timestamp",
+            Self::BodyMd5Mismatch => "body_md5_mismatch",
+            Self::InvalidSignature => "invalid_signature",
+            Self::AppNotFound(_) => "app_not_found",
+            Self::AppDisabled => "app_disabled",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::BadRequest { code, .. } => code,
+            Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::RequestTooLarge(_) => "request_too_large",
+            Self::NotFound => "not_found",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: self.to_string(),
+            code: self.code().to_owned(),
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}

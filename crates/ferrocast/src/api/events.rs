@@ -1,0 +1,209 @@
+//! `POST /apps/{id}/events` and `/batch_events`: validate every event first (a batch is all or
+//! nothing), then encode each event once per channel and hand the bytes to the channel's
+//! subscribers. Answers `{}`, or the requested `info` per channel.
+
+use axum::Json;
+use bytes::Bytes;
+use ferrocast_protocol::api::{
+    BatchRequest, BatchResponse, ChannelAttributes, ChannelsResponse, PublishRequest,
+};
+use ferrocast_protocol::names::validate_event_name;
+use ferrocast_protocol::server_msg::EventData;
+use ferrocast_protocol::{ChannelKind, ChannelName, ServerMessage, SocketId};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use super::error::ApiError;
+use super::signed::Signed;
+use crate::apps::App;
+use crate::channels::CachedEvent;
+
+/// Which counts a publish's `info` asked for.
+#[derive(Debug, Clone, Copy, Default)]
+struct InfoWanted {
+    user_count: bool,
+    subscription_count: bool,
+}
+
+/// One event, checked and ready to publish.
+struct Event {
+    name: String,
+    data: String,
+    channels: Vec<ChannelName>,
+    except: Option<SocketId>,
+    info: Option<InfoWanted>,
+}
+
+pub async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
+    let req: PublishRequest = signed.json()?;
+    let channels = match (req.channels, req.channel) {
+        (Some(list), _) => list,
+        (None, Some(one)) => vec![one],
+        (None, None) => {
+            return Err(ApiError::bad(
+                "missing_channels",
+                "Give channels (a list) or channel",
+            ))
+        }
+    };
+    let event = check(
+        &signed.app,
+        req.name,
+        req.data.into_string(),
+        channels,
+        req.socket_id,
+        req.info,
+    )?;
+    let info = send(&signed.app, &event);
+    Ok(Json(match info {
+        Some(channels) => serde_json::to_value(ChannelsResponse { channels }).unwrap_or_default(),
+        None => Value::Object(Default::default()),
+    }))
+}
+
+pub async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
+    let req: BatchRequest = signed.json()?;
+    let max = signed.app.config.max_batch_size;
+    if req.batch.len() > max {
+        return Err(ApiError::bad(
+            "batch_too_large",
+            format!("A batch may hold at most {max} events"),
+        ));
+    }
+    let events = req
+        .batch
+        .into_iter()
+        .map(|e| {
+            check(
+                &signed.app,
+                e.name,
+                e.data.into_string(),
+                vec![e.channel],
+                e.socket_id,
+                e.info,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let infos: Vec<_> = events.iter().map(|e| send(&signed.app, e)).collect();
+    if infos.iter().all(Option::is_none) {
+        return Ok(Json(Value::Object(Default::default())));
+    }
+    let batch = infos.into_iter().map(Option::unwrap_or_default).collect();
+    Ok(Json(
+        serde_json::to_value(BatchResponse { batch }).unwrap_or_default(),
+    ))
+}
+
+fn check(
+    app: &App,
+    name: String,
+    data: String,
+    channels: Vec<String>,
+    socket_id: Option<String>,
+    info: Option<String>,
+) -> Result<Event, ApiError> {
+    let cfg = &app.config;
+    validate_event_name(&name, cfg.max_event_name_length)
+        .map_err(|e| ApiError::bad("invalid_event_name", e.to_string()))?;
+    if channels.is_empty() {
+        return Err(ApiError::bad(
+            "missing_channels",
+            "At least one channel is required",
+        ));
+    }
+    if channels.len() > cfg.max_channels_per_event {
+        let msg = format!(
+            "An event may be published to at most {} channels",
+            cfg.max_channels_per_event
+        );
+        return Err(ApiError::bad("too_many_channels", msg));
+    }
+    let channels = channels
+        .iter()
+        .map(|c| {
+            ChannelName::parse(c, cfg.max_channel_name_length)
+                .map_err(|e| ApiError::bad("invalid_channel", format!("Channel {c:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if data.len() > cfg.max_payload_bytes() {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "Event data is larger than {} bytes",
+            cfg.max_payload_bytes()
+        )));
+    }
+    let except = socket_id
+        .map(|s| {
+            s.parse::<SocketId>()
+                .map_err(|e| ApiError::bad("invalid_socket_id", e.to_string()))
+        })
+        .transpose()?;
+    let info = info.map(|i| parse_info(&i, &channels)).transpose()?;
+    Ok(Event {
+        name,
+        data,
+        channels,
+        except,
+        info,
+    })
+}
+
+fn parse_info(info: &str, channels: &[ChannelName]) -> Result<InfoWanted, ApiError> {
+    let mut wanted = InfoWanted::default();
+    for attr in info.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        match attr {
+            "user_count" => wanted.user_count = true,
+            "subscription_count" => wanted.subscription_count = true,
+            other => {
+                return Err(ApiError::bad(
+                    "invalid_info",
+                    format!("Unknown info attribute {other:?}"),
+                ))
+            }
+        }
+    }
+    if wanted.user_count && channels.iter().any(|c| c.kind() != ChannelKind::Presence) {
+        return Err(ApiError::bad(
+            "invalid_info",
+            "user_count is only available for presence channels",
+        ));
+    }
+    Ok(wanted)
+}
+
+/// Publishes to every channel; returns the requested `info` per channel.
+fn send(app: &App, e: &Event) -> Option<BTreeMap<String, ChannelAttributes>> {
+    let now = Instant::now();
+    for channel in &e.channels {
+        let frame: Bytes = ServerMessage::Event {
+            event: &e.name,
+            channel: channel.as_str(),
+            data: EventData::Str(&e.data),
+            user_id: None,
+        }
+        .encode();
+        let cache = channel.is_cache().then(|| CachedEvent {
+            event: e.name.clone(),
+            data: e.data.clone(),
+            frame: frame.clone(),
+            stored_at: now,
+            ttl: Duration::from_secs(app.config.cache_ttl),
+        });
+        app.channels.publish(channel, &frame, e.except, cache);
+    }
+    let wanted = e.info?;
+    Some(
+        e.channels
+            .iter()
+            .map(|c| {
+                let counts = app.channels.counts(c.as_str());
+                let attrs = ChannelAttributes {
+                    user_count: wanted.user_count.then_some(counts.users),
+                    subscription_count: wanted.subscription_count.then_some(counts.subscriptions),
+                    ..Default::default()
+                };
+                (c.to_string(), attrs)
+            })
+            .collect(),
+    )
+}

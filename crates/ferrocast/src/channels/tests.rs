@@ -1,0 +1,136 @@
+use super::*;
+use crate::outbox::{outbox, Outbox};
+use std::time::Duration;
+
+fn conn(seq: u64) -> (SessionHandle, Outbox) {
+    outbox(SocketId::new(1, seq), 64)
+}
+
+fn drain(o: &mut Outbox) -> Vec<serde_json::Value> {
+    let mut v = Vec::new();
+    while let Ok(b) = o.rx.try_recv() {
+        v.push(serde_json::from_slice(&b).expect("json frame"));
+    }
+    v
+}
+
+fn name(n: &str) -> ChannelName {
+    ChannelName::parse(n, 200).expect("valid")
+}
+
+fn member(id: &str) -> Option<Member> {
+    Some(Member {
+        user_id: Arc::from(id),
+        user_info: None,
+    })
+}
+
+#[test]
+fn presence_announces_users_once_and_to_others_only() {
+    let reg = Registry::default();
+    let ch = name("presence-room");
+    let now = Instant::now();
+    let (a, mut ao) = conn(1);
+    let (b1, mut b1o) = conn(2);
+    let (b2, mut b2o) = conn(3);
+    reg.subscribe(&ch, &a, member("a"), 100, now).expect("a");
+    assert_eq!(
+        drain(&mut ao)[0]["event"],
+        "pusher_internal:subscription_succeeded"
+    );
+    reg.subscribe(&ch, &b1, member("b"), 100, now).expect("b1");
+    let to_a = drain(&mut ao);
+    assert_eq!(to_a.len(), 1);
+    assert_eq!(to_a[0]["event"], "pusher_internal:member_added");
+    let succeeded = drain(&mut b1o);
+    assert_eq!(succeeded.len(), 1, "no member_added to the joining socket");
+    let data: serde_json::Value =
+        serde_json::from_str(succeeded[0]["data"].as_str().expect("string")).expect("json");
+    assert_eq!(data["presence"]["count"], 2);
+    reg.subscribe(&ch, &b2, member("b"), 100, now).expect("b2");
+    assert!(
+        drain(&mut ao).is_empty(),
+        "second socket of b is not a new member"
+    );
+    assert_eq!(
+        reg.counts("presence-room"),
+        Counts {
+            subscriptions: 3,
+            users: 2
+        }
+    );
+    assert!(reg.unsubscribe(&ch, b1.socket_id));
+    assert!(drain(&mut ao).is_empty(), "b still has a socket");
+    assert!(reg.unsubscribe(&ch, b2.socket_id));
+    assert_eq!(drain(&mut ao)[0]["event"], "pusher_internal:member_removed");
+    assert!(drain(&mut b1o).is_empty() && drain(&mut b2o).is_empty());
+}
+
+#[test]
+fn presence_member_limit_refuses_new_users_only() {
+    let reg = Registry::default();
+    let ch = name("presence-small");
+    let now = Instant::now();
+    let (a, _ao) = conn(1);
+    let (a2, _a2o) = conn(2);
+    let (b, _bo) = conn(3);
+    reg.subscribe(&ch, &a, member("a"), 1, now).expect("a");
+    reg.subscribe(&ch, &a2, member("a"), 1, now)
+        .expect("same user is not a new member");
+    assert_eq!(
+        reg.subscribe(&ch, &b, member("b"), 1, now),
+        Err(Refused::PresenceFull { max: 1 })
+    );
+}
+
+#[test]
+fn publish_skips_the_excluded_socket_and_unsubscribed_ones() {
+    let reg = Registry::default();
+    let ch = name("news");
+    let now = Instant::now();
+    let (a, mut ao) = conn(1);
+    let (b, mut bo) = conn(2);
+    reg.subscribe(&ch, &a, None, 0, now).expect("a");
+    reg.subscribe(&ch, &b, None, 0, now).expect("b");
+    drain(&mut ao);
+    drain(&mut bo);
+    let frame = Bytes::from_static(b"{\"event\":\"e\"}");
+    assert_eq!(reg.publish(&ch, &frame, Some(a.socket_id), None), 1);
+    assert!(drain(&mut ao).is_empty());
+    assert_eq!(drain(&mut bo).len(), 1);
+    reg.unsubscribe(&ch, b.socket_id);
+    reg.unsubscribe(&ch, a.socket_id);
+    assert!(reg.list("").is_empty(), "empty channels are dropped");
+}
+
+#[test]
+fn cache_channels_replay_the_last_fresh_event() {
+    let reg = Registry::default();
+    let ch = name("cache-prices");
+    let now = Instant::now();
+    let (a, mut ao) = conn(1);
+    reg.subscribe(&ch, &a, None, 0, now).expect("a");
+    let first = drain(&mut ao);
+    assert_eq!(first[1]["event"], "pusher:cache_miss");
+    let frame =
+        Bytes::from_static(b"{\"event\":\"price\",\"channel\":\"cache-prices\",\"data\":\"1\"}");
+    let cached = CachedEvent {
+        event: "price".into(),
+        data: "1".into(),
+        frame: frame.clone(),
+        stored_at: now,
+        ttl: Duration::from_secs(60),
+    };
+    reg.publish(&ch, &frame, None, Some(cached));
+    let (b, mut bo) = conn(2);
+    reg.subscribe(&ch, &b, None, 0, now).expect("b");
+    let got = drain(&mut bo);
+    assert_eq!(got[0]["event"], "pusher_internal:subscription_succeeded");
+    assert_eq!(got[1]["event"], "price");
+    let later = now + Duration::from_secs(61);
+    assert!(reg.cached("cache-prices", later).is_none());
+    reg.sweep_cache(later);
+    let (c, mut co) = conn(3);
+    reg.subscribe(&ch, &c, None, 0, later).expect("c");
+    assert_eq!(drain(&mut co)[1]["event"], "pusher:cache_miss");
+}

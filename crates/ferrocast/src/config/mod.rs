@@ -1,0 +1,197 @@
+//! The server's configuration: one typed struct, loaded from defaults, then a TOML file, then
+//! `FERROCAST_*` variables, then command-line flags. Loading is a pure function of its inputs so
+//! it is tested without touching the process environment. Every option is in
+//! docs/configuration.md.
+
+mod app;
+pub mod env;
+
+pub use app::AppConfig;
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Everything the server reads at start.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the WebSocket and HTTP API listen on.
+    pub host: String,
+    pub port: u16,
+    /// Port of the operations listener (`/health`, `/ready`); 0 picks a free one.
+    pub metrics_port: u16,
+    /// Where durable state is kept (history, app store, webhook queue).
+    pub data_dir: PathBuf,
+    /// Seconds of client silence before the server pings; advertised in the handshake.
+    pub activity_timeout: u64,
+    /// Seconds to wait for a pong before closing with 4201.
+    pub pong_timeout: u64,
+    /// Seconds a connection may send nothing but pings/pongs before closing with 4202.
+    pub idle_timeout: u64,
+    /// Frames queued for one connection before it is closed as a slow consumer (4100).
+    pub outbox_capacity: usize,
+    /// Seconds a write to one socket may take before it is closed as a slow consumer.
+    pub write_timeout: u64,
+    /// Largest WebSocket message a client may send, in KiB (close 1009 above).
+    pub max_message_kb: usize,
+    /// Largest HTTP API request body, in KiB (413 above).
+    pub max_request_kb: usize,
+    /// Seconds given to connections and requests to finish on shutdown.
+    pub shutdown_timeout: u64,
+    /// Log filter in `tracing` syntax, e.g. `info` or `ferrocast=debug`.
+    pub log: String,
+    pub log_format: LogFormat,
+    /// The apps served. Empty means the one built-in default app.
+    pub apps: Vec<AppConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".into(),
+            port: 6001,
+            metrics_port: 9601,
+            data_dir: PathBuf::from("ferrocast-data"),
+            activity_timeout: 120,
+            pong_timeout: 30,
+            idle_timeout: 86_400,
+            outbox_capacity: 1024,
+            write_timeout: 10,
+            max_message_kb: 64,
+            max_request_kb: 1024,
+            shutdown_timeout: 10,
+            log: "info".into(),
+            log_format: LogFormat::Text,
+            apps: vec![AppConfig::default()],
+        }
+    }
+}
+
+/// Settings given as command-line flags; `None` leaves the lower layers' value.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub metrics_port: Option<u16>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid environment variable {name}: {reason}")]
+    Env { name: String, reason: String },
+    #[error("invalid setting {field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+impl Config {
+    /// Defaults, then the TOML text (if any), then env variables, then flags; then validation.
+    pub fn load(
+        file: Option<(&Path, &str)>,
+        env: impl IntoIterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some((path, text)) => {
+                toml::from_str::<Config>(text).map_err(|e| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        if cfg.apps.is_empty() {
+            cfg.apps.push(AppConfig::default());
+        }
+        env::apply(&mut cfg, env)?;
+        if let Some(h) = &flags.host {
+            cfg.host = h.clone();
+        }
+        if let Some(p) = flags.port {
+            cfg.port = p;
+        }
+        if let Some(p) = flags.metrics_port {
+            cfg.metrics_port = p;
+        }
+        if let Some(d) = &flags.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Reads `path` (when given) and the process environment, then applies `flags`.
+    pub fn from_sources(path: Option<&Path>, flags: &Overrides) -> Result<Self, ConfigError> {
+        let text = match path {
+            Some(p) => Some(
+                std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                    path: p.to_owned(),
+                    source,
+                })?,
+            ),
+            None => None,
+        };
+        let file = path.zip(text.as_deref());
+        Self::load(file, std::env::vars(), flags)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |field: String, reason: &str| ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        };
+        if self.activity_timeout == 0 {
+            return Err(invalid(
+                "activity_timeout".into(),
+                "must be at least 1 second (pusher-js refuses 0)",
+            ));
+        }
+        if self.pong_timeout == 0 {
+            return Err(invalid("pong_timeout".into(), "must be at least 1 second"));
+        }
+        if self.outbox_capacity == 0 {
+            return Err(invalid("outbox_capacity".into(), "must be at least 1"));
+        }
+        let (mut ids, mut keys) = (HashSet::new(), HashSet::new());
+        for (i, app) in self.apps.iter().enumerate() {
+            let field = |f: &str| format!("apps[{i}].{f}");
+            for (name, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
+                if value.is_empty() {
+                    return Err(invalid(field(name), "must not be empty"));
+                }
+            }
+            if !ids.insert(app.id.as_str()) {
+                return Err(invalid(field("id"), "is used by another app"));
+            }
+            if !keys.insert(app.key.as_str()) {
+                return Err(invalid(field("key"), "is used by another app"));
+            }
+            if app.max_channel_name_length == 0 || app.max_event_name_length == 0 {
+                return Err(invalid(
+                    field("max_channel_name_length"),
+                    "name limits must be at least 1",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,84 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn defaults_are_the_embedded_server() {
+    let c = Config::load(None, env(&[]), &Overrides::default()).expect("defaults");
+    assert_eq!(
+        (c.host.as_str(), c.port, c.metrics_port),
+        ("0.0.0.0", 6001, 9601)
+    );
+    assert_eq!(c.apps.len(), 1);
+    let a = &c.apps[0];
+    assert_eq!(
+        (a.id.as_str(), a.key.as_str(), a.secret.as_str()),
+        ("app-id", "app-key", "app-secret")
+    );
+    assert!(a.client_events && !a.user_auth_required);
+    assert_eq!(
+        (a.max_payload_kb, a.max_channels_per_event, a.max_batch_size),
+        (10, 100, 10)
+    );
+}
+
+#[test]
+fn layers_apply_in_order_file_env_flags() {
+    let toml =
+        "port = 7000\nhost = \"127.0.0.2\"\n[[apps]]\nid = \"1\"\nkey = \"k1\"\nsecret = \"s1\"\n\
+                [[apps]]\nid = \"2\"\nkey = \"k2\"\nsecret = \"s2\"\nmax_connections = 5\n";
+    let flags = Overrides {
+        port: Some(9000),
+        ..Default::default()
+    };
+    let c = Config::load(
+        Some((Path::new("f.toml"), toml)),
+        env(&[
+            ("FERROCAST_PORT", "8000"),
+            ("FERROCAST_APP_SECRET", "envsecret"),
+            ("OTHER", "x"),
+        ]),
+        &flags,
+    )
+    .expect("load");
+    assert_eq!(c.port, 9000, "flags win over env and file");
+    assert_eq!(c.host, "127.0.0.2", "file wins over defaults");
+    assert_eq!(c.apps.len(), 2);
+    assert_eq!(c.apps[0].secret, "envsecret", "env overrides the first app");
+    assert_eq!(c.apps[1].max_connections, 5);
+    assert_eq!(
+        c.apps[1].max_payload_kb, 10,
+        "unset app fields take defaults"
+    );
+}
+
+#[test]
+fn errors_name_the_field() {
+    let e = Config::load(
+        Some((Path::new("f.toml"), "prot = 1")),
+        env(&[]),
+        &Overrides::default(),
+    )
+    .expect_err("unknown key");
+    assert!(e.to_string().contains("prot"), "{e}");
+    let e = Config::load(
+        None,
+        env(&[("FERROCAST_PORT", "abc")]),
+        &Overrides::default(),
+    )
+    .expect_err("bad port");
+    assert!(e.to_string().contains("FERROCAST_PORT"), "{e}");
+    let dup = "[[apps]]\nid=\"1\"\nkey=\"k\"\nsecret=\"s\"\n[[apps]]\nid=\"2\"\nkey=\"k\"\nsecret=\"s\"\n";
+    let e = Config::load(
+        Some((Path::new("f.toml"), dup)),
+        env(&[]),
+        &Overrides::default(),
+    )
+    .expect_err("duplicate key");
+    assert!(e.to_string().contains("apps[1].key"), "{e}");
+}

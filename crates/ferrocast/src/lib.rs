@@ -1,0 +1,32 @@
+//! Ferrocast: a self-hosted real-time server speaking the Pusher Channels protocol.
+//!
+//! # Layout
+//! - `config` — the typed configuration: defaults, TOML file, `FERROCAST_*` env, flags.
+//! - `server` — binds the listeners, wires the state, runs and drains.
+//! - `ws` — the WebSocket edge: admission (`ws::upgrade`), the connection actor
+//!   (`ws/session.rs`), per-message handling (`ws/connection.rs`) and keep-alives.
+//! - `api` — the signed Pusher HTTP API (`api/signed.rs` checks signatures) and probes.
+//! - `channels` — each app's channel registry: subscriptions, presence, cache, fan-out;
+//!   `channels/users.rs` for signed-in users and watchlists.
+//! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
+//! - `apps` — apps and their live state, behind the `AppStore` trait.
+//! - `cli` — `ferrocast publish`, a signed publish from the command line.
+//!
+//! # The life of one event
+//! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
+//! encodes the frame once per channel → `channels::Registry::publish` clones the bytes into
+//! each subscriber's `outbox` → each `ws::session` task writes its queue to its socket.
+
+pub mod api;
+pub mod apps;
+pub mod channels;
+pub mod cli;
+pub mod config;
+pub mod outbox;
+pub mod server;
+pub mod shutdown;
+pub mod state;
+pub mod ws;
+
+pub use config::Config;
+pub use server::Server;

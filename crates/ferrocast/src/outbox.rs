@@ -1,0 +1,135 @@
+//! The bounded queue of encoded frames to one connection, and its close signal. Fan-out only
+//! ever calls `try_send`: when a connection's queue is full it is closed as a slow consumer
+//! (4100) instead of slowing the publisher or growing without bound. The close signal is separate
+//! from the queue so a full queue can still be closed.
+
+use bytes::Bytes;
+use ferrocast_protocol::{ErrorCode, SocketId};
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex, PoisonError};
+use tokio::sync::{mpsc, Notify};
+
+/// Why a connection is being closed by someone other than itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseReason {
+    pub code: ErrorCode,
+    pub message: Cow<'static, str>,
+}
+
+#[derive(Debug, Default)]
+struct Closer {
+    reason: Mutex<Option<CloseReason>>,
+    notify: Notify,
+}
+
+/// What the rest of the server holds to reach one connection.
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub socket_id: SocketId,
+    tx: mpsc::Sender<Bytes>,
+    closer: Arc<Closer>,
+}
+
+/// The connection's own end: frames to write and the close signal to watch.
+#[derive(Debug)]
+pub struct Outbox {
+    pub rx: mpsc::Receiver<Bytes>,
+    pub close: CloseSignal,
+}
+
+/// Resolves when someone asks the connection to close.
+#[derive(Debug)]
+pub struct CloseSignal(Arc<Closer>);
+
+/// Creates a connection's queue of `capacity` frames.
+pub fn outbox(socket_id: SocketId, capacity: usize) -> (SessionHandle, Outbox) {
+    let (tx, rx) = mpsc::channel(capacity);
+    let closer = Arc::new(Closer::default());
+    (
+        SessionHandle {
+            socket_id,
+            tx,
+            closer: closer.clone(),
+        },
+        Outbox {
+            rx,
+            close: CloseSignal(closer),
+        },
+    )
+}
+
+impl SessionHandle {
+    /// Queues a frame without waiting. A full queue closes the connection (slow consumer).
+    /// Returns whether the frame was queued.
+    pub fn send(&self, frame: Bytes) -> bool {
+        match self.tx.try_send(frame) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.close(
+                    ErrorCode::OverCapacity,
+                    "Connection too slow: outbound queue is full",
+                );
+                false
+            }
+            // The connection has ended and is unsubscribing itself.
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Asks the connection to send `pusher:error` with `code` and close. The first reason wins.
+    pub fn close(&self, code: ErrorCode, message: impl Into<Cow<'static, str>>) {
+        let mut reason = self
+            .closer
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if reason.is_none() {
+            *reason = Some(CloseReason {
+                code,
+                message: message.into(),
+            });
+            self.closer.notify.notify_one();
+        }
+    }
+}
+
+impl CloseSignal {
+    /// Waits until someone asks this connection to close, and says why.
+    pub async fn closed(&self) -> CloseReason {
+        loop {
+            if let Some(r) = self.reason() {
+                return r;
+            }
+            self.0.notify.notified().await;
+        }
+    }
+
+    fn reason(&self) -> Option<CloseReason> {
+        self.0
+            .reason
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_queue_closes_the_connection_as_slow() {
+        let (h, mut out) = outbox(SocketId::new(1, 1), 2);
+        assert!(h.send(Bytes::from_static(b"a")));
+        assert!(h.send(Bytes::from_static(b"b")));
+        assert!(!h.send(Bytes::from_static(b"c")));
+        let reason = out.close.closed().await;
+        assert_eq!(reason.code, ErrorCode::OverCapacity);
+        assert_eq!(out.rx.recv().await.as_deref(), Some(&b"a"[..]));
+        h.close(
+            ErrorCode::ReconnectNow,
+            "later reasons do not replace the first",
+        );
+        assert_eq!(out.close.closed().await.code, ErrorCode::OverCapacity);
+    }
+}

@@ -1,0 +1,44 @@
+//! What every edge (WebSocket, HTTP API) shares: the configuration, the apps, the socket-id
+//! generator and the drain signal.
+
+use ferrocast_protocol::SocketId;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::apps::AppStore;
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+
+#[derive(Clone)]
+pub struct Shared {
+    pub config: Arc<Config>,
+    pub apps: Arc<dyn AppStore>,
+    pub shutdown: Shutdown,
+    ids: Arc<SocketIds>,
+}
+
+/// Socket ids unique on this node: a random node number, then a counter.
+#[derive(Debug)]
+struct SocketIds {
+    node: u64,
+    next: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: Config, apps: Arc<dyn AppStore>) -> Self {
+        let node = rand::random_range(1..1_000_000_000u64);
+        Self {
+            config: Arc::new(config),
+            apps,
+            shutdown: Shutdown::default(),
+            ids: Arc::new(SocketIds {
+                node,
+                next: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    pub fn next_socket_id(&self) -> SocketId {
+        SocketId::new(self.ids.node, self.ids.next.fetch_add(1, Ordering::Relaxed))
+    }
+}

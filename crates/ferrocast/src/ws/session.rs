@@ -1,0 +1,190 @@
+//! The connection actor: one task per WebSocket that owns the socket and selects over the
+//! client's frames, its outbox, its keep-alive deadlines, its close signal and the server's
+//! drain. All writes happen here, in the order frames were queued, a batch per flush.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use bytes::Bytes;
+use ferrocast_protocol::{ErrorCode, ServerMessage};
+use futures_util::SinkExt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+use super::connection::{Closing, Connection};
+use super::heartbeat::{Due, Heartbeat};
+use crate::apps::{App, ConnectionSlot};
+use crate::outbox::outbox;
+use crate::state::Shared;
+
+/// Frames written per flush at most, so one busy socket cannot starve its own reads.
+const MAX_BATCH: usize = 64;
+
+/// Close code for a message over the size cap (RFC 6455).
+const CLOSE_TOO_BIG: u16 = 1009;
+
+pub async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: ConnectionSlot) {
+    let cfg = shared.config.clone();
+    let socket_id = shared.next_socket_id();
+    let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
+    let mut conn = Connection::new(app.clone(), handle.clone());
+    tracing::debug!(app = %app.config.id, %socket_id, "connected");
+    handle.send(
+        ServerMessage::ConnectionEstablished {
+            socket_id,
+            activity_timeout: cfg.activity_timeout,
+        }
+        .encode(),
+    );
+
+    let start = Instant::now();
+    let secs = Duration::from_secs;
+    let mut heartbeat = Heartbeat::new(
+        secs(cfg.activity_timeout),
+        secs(cfg.pong_timeout),
+        secs(cfg.idle_timeout),
+        start,
+    );
+    let signin_deadline = app
+        .config
+        .user_auth_required
+        .then(|| start + secs(app.config.user_auth_timeout));
+    let write_timeout = secs(cfg.write_timeout);
+
+    let end: Option<Closing> = loop {
+        let mut deadline = heartbeat.next_deadline();
+        if let Some(d) = signin_deadline.filter(|_| !conn.is_signed_in()) {
+            deadline = deadline.min(d);
+        }
+        tokio::select! {
+            reason = out.close.closed() => break Some(Closing::new(reason.code, reason.message)),
+            _ = shared.shutdown.wait() => break Some(Closing::new(ErrorCode::ReconnectNow, ErrorCode::ReconnectNow.message())),
+            frame = out.rx.recv() => {
+                let Some(frame) = frame else { break None };
+                if write_batch(&mut ws, frame, &mut out.rx, write_timeout).await.is_err() {
+                    break None;
+                }
+            }
+            msg = ws.recv() => {
+                let now = Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(text))) => match conn.handle_text(&text, now) {
+                        Ok(keepalive) => heartbeat.on_frame(now, keepalive),
+                        Err(closing) => break Some(closing),
+                    },
+                    Some(Ok(Message::Binary(_))) => {
+                        heartbeat.on_frame(now, false);
+                        let msg = ServerMessage::Error { code: ErrorCode::InvalidMessage, message: "Binary frames are not supported" };
+                        handle.send(msg.encode());
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => heartbeat.on_frame(now, true),
+                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Err(e)) => {
+                        tracing::debug!(%socket_id, error = %e, "websocket read error");
+                        if is_too_big(&e) {
+                            close_with(&mut ws, CLOSE_TOO_BIG, "Message too big").await;
+                        }
+                        break None;
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let now = Instant::now();
+                if signin_deadline.is_some_and(|d| now >= d) && !conn.is_signed_in() {
+                    break Some(Closing::new(ErrorCode::Unauthorized, "Connection not signed in within the allowed time"));
+                }
+                match heartbeat.poll(now) {
+                    Due::SendPing => { handle.send(ServerMessage::Ping.encode()); }
+                    Due::Close(code) => break Some(Closing::new(code, code.message())),
+                    Due::Nothing => {}
+                }
+            }
+        }
+    };
+    conn.cleanup();
+    if let Some(closing) = end {
+        tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
+        let frame = ServerMessage::Error {
+            code: closing.code,
+            message: &closing.message,
+        }
+        .encode();
+        let close_code = if closing.code.closes() {
+            closing.code.code()
+        } else {
+            1000
+        };
+        let _ = tokio::time::timeout(write_timeout, async {
+            ws.send(text(frame)).await?;
+            ws.send(Message::Close(Some(CloseFrame {
+                code: close_code,
+                reason: Utf8Bytes::from(&*closing.message),
+            })))
+            .await
+        })
+        .await;
+    }
+    tracing::debug!(app = %app.config.id, %socket_id, "disconnected");
+    drop(slot);
+}
+
+/// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
+pub async fn refuse(mut ws: WebSocket, code: ErrorCode) {
+    let frame = ServerMessage::Error {
+        code,
+        message: code.message(),
+    }
+    .encode();
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        ws.send(text(frame)).await?;
+        ws.send(Message::Close(Some(CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from(code.message()),
+        })))
+        .await?;
+        // Wait briefly for the client's close reply, so the close is clean.
+        while let Some(Ok(_)) = ws.recv().await {}
+        Ok::<_, axum::Error>(())
+    })
+    .await;
+}
+
+fn text(frame: Bytes) -> Message {
+    // Frames are serde_json output or slices of valid UTF-8 client text, so this never fails.
+    Message::Text(Utf8Bytes::try_from(frame).unwrap_or_else(|_| Utf8Bytes::from_static("")))
+}
+
+/// Writes `first` and whatever else is already queued, then flushes once.
+async fn write_batch(
+    ws: &mut WebSocket,
+    first: Bytes,
+    rx: &mut mpsc::Receiver<Bytes>,
+    limit: Duration,
+) -> Result<(), ()> {
+    let write = async {
+        ws.feed(text(first)).await?;
+        for _ in 1..MAX_BATCH {
+            match rx.try_recv() {
+                Ok(f) => ws.feed(text(f)).await?,
+                Err(_) => break,
+            }
+        }
+        ws.flush().await
+    };
+    match tokio::time::timeout(limit, write).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
+}
+
+fn is_too_big(e: &axum::Error) -> bool {
+    let s = e.to_string();
+    s.contains("too long") || s.contains("too big") || s.contains("Space limit")
+}
