@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::apps::{AppStore, StaticApps};
 use crate::config::Config;
@@ -47,7 +48,9 @@ impl Server {
         &self.shared
     }
 
-    /// Serves until `shutdown` resolves, then drains and returns.
+    /// Serves until `shutdown` resolves (or the drain is begun through `Shared::shutdown`), then
+    /// drains: the listeners stay open for `drain_grace` and until the connections have closed
+    /// (at most `shutdown_timeout`), in-flight requests finish, and it returns.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -58,23 +61,32 @@ impl Server {
             ops_listener,
         } = self;
         let sweeper = tokio::spawn(sweep_caches(shared.clone()));
-        let draining = shared.clone();
+        let signal = shared.clone();
         tokio::spawn(async move {
             shutdown.await;
-            tracing::info!("shutting down: draining connections");
-            draining.shutdown.begin();
+            signal.shutdown.begin();
         });
-        let ops = axum::serve(ops_listener, crate::api::ops_router(shared.clone()));
-        let ops_stop = shared.clone();
-        let ops = tokio::spawn(async move {
-            ops.with_graceful_shutdown(async move { ops_stop.shutdown.wait().await })
-                .await
+        let (drained_tx, drained_rx) = watch::channel(false);
+        let draining = shared.clone();
+        tokio::spawn(async move {
+            draining.shutdown.wait().await;
+            tracing::info!("draining: connections are told to reconnect elsewhere (4200)");
+            tokio::time::sleep(Duration::from_secs(draining.config.drain_grace)).await;
+            wait_for_connections(&draining).await;
+            drained_tx.send_replace(true);
         });
-        let stop = shared.clone();
+        let drained = move || {
+            let mut rx = drained_rx.clone();
+            async move {
+                let _ = rx.wait_for(|d| *d).await;
+            }
+        };
+        let ops = axum::serve(ops_listener, crate::api::ops_router(shared.clone()))
+            .with_graceful_shutdown(drained());
+        let ops = tokio::spawn(async move { ops.await });
         axum::serve(listener, crate::api::router(shared.clone()))
-            .with_graceful_shutdown(async move { stop.shutdown.wait().await })
+            .with_graceful_shutdown(drained())
             .await?;
-        wait_for_connections(&shared).await;
         sweeper.abort();
         let _ = ops.await;
         Ok(())

@@ -31,7 +31,7 @@ fn attributes(info: Option<&str>) -> Result<Vec<&str>, ApiError> {
     }
 }
 
-pub async fn list(signed: Signed) -> Result<Json<ChannelsResponse>, ApiError> {
+pub(super) async fn list(signed: Signed) -> Result<Json<ChannelsResponse>, ApiError> {
     let prefix = signed.param("filter_by_prefix").unwrap_or("");
     let attrs = attributes(signed.param("info"))?;
     let user_count = attrs.contains(&"user_count");
@@ -64,7 +64,7 @@ fn channel_name(signed: &Signed, name: &str) -> Result<ChannelName, ApiError> {
         .map_err(|e| ApiError::bad("invalid_channel", format!("Channel {name:?}: {e}")))
 }
 
-pub async fn show(
+pub(super) async fn show(
     Path((_, name)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<ChannelAttributes>, ApiError> {
@@ -98,7 +98,7 @@ pub async fn show(
     }))
 }
 
-pub async fn users(
+pub(super) async fn users(
     Path((_, name)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<UsersResponse>, ApiError> {

@@ -35,7 +35,7 @@ struct Event {
     info: Option<InfoWanted>,
 }
 
-pub async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
+pub(super) async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
     let req: PublishRequest = signed.json()?;
     let channels = match (req.channels, req.channel) {
         (Some(list), _) => list,
@@ -62,7 +62,7 @@ pub async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
     }))
 }
 
-pub async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
+pub(super) async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
     let req: BatchRequest = signed.json()?;
     let max = signed.app.config.max_batch_size;
     if req.batch.len() > max {

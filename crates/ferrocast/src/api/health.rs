@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 
 use crate::state::Shared;
 
-pub async fn health() -> Json<Value> {
+pub(super) async fn health() -> Json<Value> {
     Json(json!({"ok": true}))
 }
 
-pub async fn ready(State(shared): State<Shared>) -> (StatusCode, Json<Value>) {
+pub(super) async fn ready(State(shared): State<Shared>) -> (StatusCode, Json<Value>) {
     if shared.shutdown.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,

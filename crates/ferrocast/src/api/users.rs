@@ -10,14 +10,14 @@ use serde_json::Value;
 use super::error::ApiError;
 use super::signed::Signed;
 
-pub async fn terminate(
+pub(super) async fn terminate(
     Path((_, user_id)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<Value>, ApiError> {
     terminate_user(&signed, &user_id)
 }
 
-pub async fn terminate_unprefixed(
+pub(super) async fn terminate_unprefixed(
     Path(user_id): Path<String>,
     signed: Signed,
 ) -> Result<Json<Value>, ApiError> {

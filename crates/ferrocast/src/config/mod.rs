@@ -45,6 +45,9 @@ pub struct Config {
     pub max_message_kb: usize,
     /// Largest HTTP API request body, in KiB (413 above).
     pub max_request_kb: usize,
+    /// Seconds the listeners stay open after a drain begins, answering `/ready` with 503 and
+    /// new WebSockets with 4200, so load balancers notice before the port closes.
+    pub drain_grace: u64,
     /// Seconds given to connections and requests to finish on shutdown.
     pub shutdown_timeout: u64,
     /// Log filter in `tracing` syntax, e.g. `info` or `ferrocast=debug`.
@@ -68,6 +71,7 @@ impl Default for Config {
             write_timeout: 10,
             max_message_kb: 64,
             max_request_kb: 1024,
+            drain_grace: 2,
             shutdown_timeout: 10,
             log: "info".into(),
             log_format: LogFormat::Text,

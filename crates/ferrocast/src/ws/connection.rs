@@ -24,13 +24,13 @@ use crate::outbox::SessionHandle;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Closing {
+pub(super) struct Closing {
     pub code: ErrorCode,
     pub message: Cow<'static, str>,
 }
 
 impl Closing {
-    pub fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
+    pub(super) fn new(code: ErrorCode, message: impl Into<Cow<'static, str>>) -> Self {
         Self {
             code,
             message: message.into(),
@@ -55,7 +55,7 @@ struct UserData {
     watchlist: Vec<String>,
 }
 
-pub struct Connection {
+pub(super) struct Connection {
     pub socket_id: SocketId,
     app: Arc<App>,
     handle: SessionHandle,
@@ -66,7 +66,7 @@ pub struct Connection {
 }
 
 impl Connection {
-    pub fn new(app: Arc<App>, handle: SessionHandle) -> Self {
+    pub(super) fn new(app: Arc<App>, handle: SessionHandle) -> Self {
         let client_events = NonZeroU32::new(app.config.max_client_events_per_sec)
             .map(|n| RateLimiter::direct(Quota::per_second(n)));
         Self {
@@ -79,7 +79,7 @@ impl Connection {
         }
     }
 
-    pub fn is_signed_in(&self) -> bool {
+    pub(super) fn is_signed_in(&self) -> bool {
         self.user.is_some()
     }
 
@@ -94,7 +94,7 @@ impl Connection {
 
     /// Handles one text frame. `Ok(true)` means it was only a keep-alive (ping or pong); an
     /// `Err` ends the connection with that code.
-    pub fn handle_text(&mut self, text: &str, now: Instant) -> Result<bool, Closing> {
+    pub(super) fn handle_text(&mut self, text: &str, now: Instant) -> Result<bool, Closing> {
         let msg = match ClientMessage::decode(text) {
             Ok(m) => m,
             Err(e) => {
@@ -340,7 +340,7 @@ impl Connection {
     }
 
     /// Leaves every channel and signs out; run once when the connection ends.
-    pub fn cleanup(&mut self) {
+    pub(super) fn cleanup(&mut self) {
         for (channel, _) in self.subscriptions.drain() {
             self.app.channels.unsubscribe(&channel, self.socket_id);
         }

@@ -6,7 +6,7 @@ use ferrocast_protocol::ErrorCode;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
-pub struct Heartbeat {
+pub(super) struct Heartbeat {
     activity: Duration,
     pong: Duration,
     idle: Duration,
@@ -17,14 +17,14 @@ pub struct Heartbeat {
 
 /// What the connection must do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Due {
+pub(super) enum Due {
     Nothing,
     SendPing,
     Close(ErrorCode),
 }
 
 impl Heartbeat {
-    pub fn new(activity: Duration, pong: Duration, idle: Duration, now: Instant) -> Self {
+    pub(super) fn new(activity: Duration, pong: Duration, idle: Duration, now: Instant) -> Self {
         Self {
             activity,
             pong,
@@ -36,7 +36,7 @@ impl Heartbeat {
     }
 
     /// Any frame from the client proves it is alive; only real messages count against idleness.
-    pub fn on_frame(&mut self, now: Instant, keepalive_only: bool) {
+    pub(super) fn on_frame(&mut self, now: Instant, keepalive_only: bool) {
         self.last_seen = now;
         self.ping_sent = None;
         if !keepalive_only {
@@ -45,7 +45,7 @@ impl Heartbeat {
     }
 
     /// When `poll` next has something to do.
-    pub fn next_deadline(&self) -> Instant {
+    pub(super) fn next_deadline(&self) -> Instant {
         let liveness = match self.ping_sent {
             Some(at) => at + self.pong,
             None => self.last_seen + self.activity,
@@ -53,7 +53,7 @@ impl Heartbeat {
         liveness.min(self.last_message + self.idle)
     }
 
-    pub fn poll(&mut self, now: Instant) -> Due {
+    pub(super) fn poll(&mut self, now: Instant) -> Due {
         if now >= self.last_message + self.idle {
             return Due::Close(ErrorCode::ClosedAfterInactivity);
         }

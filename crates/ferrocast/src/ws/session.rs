@@ -22,7 +22,7 @@ const MAX_BATCH: usize = 64;
 /// Close code for a message over the size cap (RFC 6455).
 const CLOSE_TOO_BIG: u16 = 1009;
 
-pub async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: ConnectionSlot) {
+pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: ConnectionSlot) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
@@ -128,7 +128,7 @@ pub async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: Connect
 }
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
-pub async fn refuse(mut ws: WebSocket, code: ErrorCode) {
+pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode) {
     let frame = ServerMessage::Error {
         code,
         message: code.message(),

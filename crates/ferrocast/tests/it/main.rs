@@ -1,0 +1,16 @@
+//! The one integration-test binary: every test starts a real server on loopback and drives it
+//! over real sockets.
+
+#![allow(unreachable_pub, dead_code)]
+
+mod harness;
+
+mod api_auth;
+mod api_channels;
+mod api_events;
+mod ws_channels;
+mod ws_client_events;
+mod ws_connect;
+mod ws_errors;
+mod ws_presence;
+mod ws_users;
