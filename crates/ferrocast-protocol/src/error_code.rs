@@ -149,3 +149,16 @@ mod tests {
         assert!(ErrorCode::PongNotReceived.closes());
     }
 }
+
+#[cfg(test)]
+mod doc_tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_in_docs_errors_md() {
+        let doc = include_str!("../../../docs/errors.md");
+        for code in ErrorCode::ALL {
+            assert!(doc.contains(&format!("| {} |", code.code())), "docs/errors.md lacks {}", code.code());
+        }
+    }
+}

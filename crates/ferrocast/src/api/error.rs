@@ -90,3 +90,41 @@ impl IntoResponse for ApiError {
         (self.status(), Json(body)).into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every code the API can answer with, including those built with `ApiError::bad`, is
+    /// listed in docs/errors.md with its status.
+    #[test]
+    fn every_code_is_documented_with_its_status() {
+        let doc = include_str!("../../../../docs/errors.md");
+        let fixed = [
+            ApiError::MissingParam("auth_key"),
+            ApiError::UnknownKey,
+            ApiError::BadAuthVersion,
+            ApiError::ExpiredTimestamp(600),
+            ApiError::BodyMd5Mismatch,
+            ApiError::InvalidSignature,
+            ApiError::AppNotFound("x".into()),
+            ApiError::AppDisabled,
+            ApiError::InvalidJson("x".into()),
+            ApiError::PayloadTooLarge("x".into()),
+            ApiError::RequestTooLarge(1),
+            ApiError::NotFound,
+        ];
+        for e in fixed {
+            let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());
+            assert!(doc.contains(&row), "docs/errors.md lacks {row}");
+        }
+        let sources = [include_str!("events.rs"), include_str!("channels.rs")];
+        for src in sources {
+            for part in src.split("ApiError::bad(\"").skip(1) {
+                let code = part.split('"').next().unwrap_or_default();
+                let row = format!("| 400 | `{code}` |");
+                assert!(doc.contains(&row), "docs/errors.md lacks {row}");
+            }
+        }
+    }
+}

@@ -75,6 +75,9 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// A verified request's app and its decoded query parameters.
+pub type Verified = (Arc<App>, Vec<(String, String)>);
+
 /// The parts of a request the signature covers.
 pub struct RequestToVerify<'a> {
     pub method: &'a str,
@@ -90,7 +93,7 @@ impl RequestToVerify<'_> {
         &self,
         apps: &dyn AppStore,
         now: u64,
-    ) -> Result<(Arc<App>, Vec<(String, String)>), ApiError> {
+    ) -> Result<Verified, ApiError> {
         let params: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();

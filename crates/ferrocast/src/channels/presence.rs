@@ -33,6 +33,10 @@ impl Members {
         self.by_user.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_user.is_empty()
+    }
+
     pub fn contains(&self, user_id: &str) -> bool {
         self.by_user.contains_key(user_id)
     }

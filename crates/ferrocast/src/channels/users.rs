@@ -133,7 +133,7 @@ mod tests {
         let (u2, _u2o) = outbox(SocketId::new(1, 3), 16);
         let watcher: Arc<str> = Arc::from("w");
         let bob: Arc<str> = Arc::from("bob");
-        users.signin(&watcher, &w, &[bob.clone()]);
+        users.signin(&watcher, &w, std::slice::from_ref(&bob));
         assert_eq!(
             events(&mut wo),
             [serde_json::json!([{"name":"offline","user_ids":["bob"]}])]
