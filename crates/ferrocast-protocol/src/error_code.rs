@@ -158,7 +158,11 @@ mod doc_tests {
     fn every_code_is_in_docs_errors_md() {
         let doc = include_str!("../../../docs/errors.md");
         for code in ErrorCode::ALL {
-            assert!(doc.contains(&format!("| {} |", code.code())), "docs/errors.md lacks {}", code.code());
+            assert!(
+                doc.contains(&format!("| {} |", code.code())),
+                "docs/errors.md lacks {}",
+                code.code()
+            );
         }
     }
 }

@@ -89,11 +89,7 @@ pub struct RequestToVerify<'a> {
 
 impl RequestToVerify<'_> {
     /// Checks the request against the app its `auth_key` names, at unix time `now`.
-    pub fn verify(
-        &self,
-        apps: &dyn AppStore,
-        now: u64,
-    ) -> Result<Verified, ApiError> {
+    pub fn verify(&self, apps: &dyn AppStore, now: u64) -> Result<Verified, ApiError> {
         let params: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();

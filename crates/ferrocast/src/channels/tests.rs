@@ -52,6 +52,15 @@ fn presence_announces_users_once_and_to_others_only() {
         drain(&mut ao).is_empty(),
         "second socket of b is not a new member"
     );
+    assert!(
+        drain(&mut b1o).is_empty(),
+        "nor is it announced to b's first socket"
+    );
+    assert_eq!(
+        drain(&mut b2o).len(),
+        1,
+        "b2 gets only its subscription_succeeded"
+    );
     assert_eq!(
         reg.counts("presence-room"),
         Counts {

@@ -89,11 +89,17 @@ fn every_option_and_variable_is_documented() {
     let defaults = toml::Value::try_from(Config::default()).expect("toml");
     let table = defaults.as_table().expect("table");
     for key in table.keys() {
-        assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks server key {key}");
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks server key {key}"
+        );
     }
     let app = toml::Value::try_from(AppConfig::default()).expect("toml");
     for key in app.as_table().expect("table").keys() {
-        assert!(doc.contains(&format!("| `{key}` |")), "docs/configuration.md lacks app key {key}");
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks app key {key}"
+        );
     }
     for var in env::ALL {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
