@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it: Rust unit and integration tests (real server on
+# loopback, real sockets), then the conformance suites that drive the built binary with the real
+# SDKs — pusher-js, pusher and laravel-echo from npm; pusher and pysher from PyPI.
+# Installs the npm and PyPI packages it needs on first run (node_modules/, .venv/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== Rust: unit and integration tests"
+cargo build -p ferrocast
+if command -v cargo-nextest >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  cargo test --workspace --no-fail-fast
+fi
+
+export FERROCAST_BIN="$PWD/target/debug/ferrocast"
+
+echo "== Conformance: pusher-js, pusher (npm), laravel-echo"
+(
+  cd conformance/node
+  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then
+    npm ci --no-audit --no-fund
+  fi
+  npm test
+)
+
+echo "== Conformance: pusher and pysher (PyPI)"
+bash conformance/python/run.sh
