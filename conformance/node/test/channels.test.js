@@ -199,7 +199,7 @@ describe('channels', () => {
   });
 
   describe('cache channels', () => {
-    for (const prefix of ['cache-', 'private-cache-', 'presence-cache-']) {
+    for (const prefix of ['cache-', 'private-cache-', 'private-encrypted-cache-', 'presence-cache-']) {
       it(`${prefix}: pusher:cache_miss when nothing was published`, async () => {
         const c = await env.connectedClient({ userId: 'cache-user', userInfo: {} });
         const name = unique(prefix);

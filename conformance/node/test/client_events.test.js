@@ -138,6 +138,45 @@ describe('client events', () => {
     assert.deepEqual((await got).data, { s: 'x' });
   });
 
+  it('a client event whose data is over max_payload_kb (10 KB) is rejected with 4301, not relayed', async () => {
+    const name = unique('private-');
+    const b = await env.connectedClient({ label: 'b' });
+    await b.subscribe(name);
+    const { sock, socketId } = await env.rawConnected();
+    await env.rawSubscribe(sock, socketId, name);
+    const sinceB = b.mark();
+    const since = sock.mark();
+    sock.send({ event: 'client-huge', channel: name, data: { blob: 'x'.repeat(11 * 1024) } });
+    const err = await sock.waitEvent('pusher:error', { since });
+    assert.equal(err.msg.data.code, 4301, err.raw);
+    await sock.pingBarrier();
+    await publishBarrier(sdk, name, [b]);
+    assert.deepEqual(b.framesSince(sinceB, (f) => f.event === 'client-huge'), []);
+    assert.equal(sock.closed, null, '4301 does not close the connection');
+  });
+
+  it('more than 10 client events per second from one connection: 4301, excess dropped, still connected', async () => {
+    const name = unique('private-');
+    const b = await env.connectedClient({ label: 'b' });
+    await b.subscribe(name);
+    const { sock, socketId } = await env.rawConnected();
+    await env.rawSubscribe(sock, socketId, name);
+    const sinceB = b.mark();
+    const since = sock.mark();
+    for (let i = 0; i < 30; i += 1) sock.send({ event: 'client-burst', channel: name, data: { i } });
+    const err = await sock.waitEvent('pusher:error', { since });
+    assert.equal(err.msg.data.code, 4301, err.raw);
+    await sock.pingBarrier();
+    await publishBarrier(sdk, name, [b]);
+    const got = b.framesSince(sinceB, (f) => f.event === 'client-burst');
+    assert.ok(got.length >= 1, 'the first events of the burst are relayed');
+    assert.ok(got.length <= 12, `a burst of 30 must be limited to ~10/s, ${got.length} were relayed`);
+    // relayed ones keep their order
+    const seq = got.map((f) => f.data.i);
+    assert.deepEqual(seq, [...seq].sort((x, y) => x - y));
+    assert.equal(sock.closed, null);
+  });
+
   it('client_events = false: not delivered, the sender gets pusher:error 4301 and stays connected', async () => {
     const name = unique('private-');
     const a = await env.connectedClient({ label: 'a', app: NO_CLIENT_EVENTS_APP });

@@ -83,10 +83,11 @@ pub struct ChannelsResponse {
     pub channels: BTreeMap<String, ChannelAttributes>,
 }
 
-/// `{"batch": [attributes-by-channel, …]}`, index-aligned with the request.
+/// `{"batch": [attributes, …]}`, index-aligned with the request: each item holds the counts of
+/// its event's one channel (`{}` when that event asked for no `info`).
 #[derive(Debug, Default, Serialize)]
 pub struct BatchResponse {
-    pub batch: Vec<BTreeMap<String, ChannelAttributes>>,
+    pub batch: Vec<ChannelAttributes>,
 }
 
 #[derive(Debug, Serialize)]

@@ -36,6 +36,8 @@ pub enum ApiError {
     RequestTooLarge(usize),
     #[error("Not found")]
     NotFound,
+    #[error("Method not allowed on this path")]
+    MethodNotAllowed,
 }
 
 impl ApiError {
@@ -56,6 +58,7 @@ impl ApiError {
             | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
             Self::AppDisabled => StatusCode::FORBIDDEN,
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) | Self::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -77,6 +80,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::RequestTooLarge(_) => "request_too_large",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
         }
     }
 }
@@ -113,6 +117,7 @@ mod tests {
             ApiError::PayloadTooLarge("x".into()),
             ApiError::RequestTooLarge(1),
             ApiError::NotFound,
+            ApiError::MethodNotAllowed,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

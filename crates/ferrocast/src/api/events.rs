@@ -19,6 +19,9 @@ use super::signed::Signed;
 use crate::apps::App;
 use crate::channels::CachedEvent;
 
+/// Event names the protocol uses for itself; the API may not publish them.
+const RESERVED_EVENT_PREFIXES: [&str; 2] = ["pusher:", "pusher_internal:"];
+
 /// Which counts a publish's `info` asked for.
 #[derive(Debug, Clone, Copy, Default)]
 struct InfoWanted {
@@ -89,7 +92,14 @@ pub(super) async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
     if infos.iter().all(Option::is_none) {
         return Ok(Json(Value::Object(Default::default())));
     }
-    let batch = infos.into_iter().map(Option::unwrap_or_default).collect();
+    // A batch event names one channel, so its item is that channel's attributes.
+    let batch = infos
+        .into_iter()
+        .map(|info| {
+            info.and_then(|m| m.into_values().next())
+                .unwrap_or_default()
+        })
+        .collect();
     Ok(Json(
         serde_json::to_value(BatchResponse { batch }).unwrap_or_default(),
     ))
@@ -106,6 +116,12 @@ fn check(
     let cfg = &app.config;
     validate_event_name(&name, cfg.max_event_name_length)
         .map_err(|e| ApiError::bad("invalid_event_name", e.to_string()))?;
+    if RESERVED_EVENT_PREFIXES.iter().any(|p| name.starts_with(p)) {
+        let msg = format!(
+            "Event names starting with {RESERVED_EVENT_PREFIXES:?} are reserved for the protocol"
+        );
+        return Err(ApiError::bad("invalid_event_name", msg));
+    }
     if channels.is_empty() {
         return Err(ApiError::bad(
             "missing_channels",
@@ -126,6 +142,12 @@ fn check(
                 .map_err(|e| ApiError::bad("invalid_channel", format!("Channel {c:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    // A channel named twice is still one delivery per subscriber.
+    let mut seen = std::collections::HashSet::new();
+    let channels: Vec<ChannelName> = channels
+        .into_iter()
+        .filter(|c| seen.insert(c.clone()))
+        .collect();
     if data.len() > cfg.max_payload_bytes() {
         return Err(ApiError::PayloadTooLarge(format!(
             "Event data is larger than {} bytes",
@@ -162,12 +184,6 @@ fn parse_info(info: &str, channels: &[ChannelName]) -> Result<InfoWanted, ApiErr
             }
         }
     }
-    if wanted.user_count && channels.iter().any(|c| c.kind() != ChannelKind::Presence) {
-        return Err(ApiError::bad(
-            "invalid_info",
-            "user_count is only available for presence channels",
-        ));
-    }
     Ok(wanted)
 }
 
@@ -198,7 +214,9 @@ fn send(app: &App, e: &Event) -> Option<BTreeMap<String, ChannelAttributes>> {
             .map(|c| {
                 let counts = app.channels.counts(c.as_str());
                 let attrs = ChannelAttributes {
-                    user_count: wanted.user_count.then_some(counts.users),
+                    // As Pusher does, user_count is left out for channels that are not presence.
+                    user_count: (wanted.user_count && c.kind() == ChannelKind::Presence)
+                        .then_some(counts.users),
                     subscription_count: wanted.subscription_count.then_some(counts.subscriptions),
                     ..Default::default()
                 };

@@ -42,6 +42,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
 }
 
@@ -51,7 +52,12 @@ pub fn ops_router(shared: Shared) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
+}
+
+async fn method_not_allowed() -> Response {
+    ApiError::MethodNotAllowed.into_response()
 }
 
 async fn not_found(upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
