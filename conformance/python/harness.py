@@ -92,8 +92,8 @@ class Server:
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
             [str(binary), "serve", "--config", str(self.config_path), "--host", "127.0.0.1",
-             "--port", "0", "--metrics-port", "0"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
+             "--port", "0", "--metrics-port", "0", "--data-dir", str(self.workdir / "data")],
+            cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
             text=True, bufsize=1,
         )
         found: "queue.Queue[int]" = queue.Queue()
@@ -269,11 +269,29 @@ class PysherClient:
     def socket_id(self) -> str:
         return self.pusher.connection.socket_id
 
-    def disconnect(self):
-        try:
-            self.pusher.disconnect(timeout=5)
-        except RuntimeError:
-            pass
+    def disconnect(self, timeout: float = 5.0):
+        """Close like pysher.disconnect() (a close frame with 1000) without its stall.
+
+        With websocket-client 1.9, WebSocketApp.close() closes the fd while pysher's reader
+        thread is in epoll on it, so the thread hangs until ping_timeout (100 s). Sending the
+        close frame alone lets the server answer the close handshake, which ends the reader
+        thread normally. Falls back to pysher.disconnect() if the server does not answer."""
+        conn = self.pusher.connection
+        conn.needs_reconnect = False
+        conn.disconnect_called = True
+        ws = getattr(conn.socket, "sock", None)
+        if ws is not None and ws.connected and conn.is_alive():
+            try:
+                ws.send_close()
+            except Exception:  # noqa: BLE001 - already closed by the peer
+                pass
+            conn.join(timeout)
+        if conn.is_alive():
+            try:
+                self.pusher.disconnect(timeout=1)
+            except RuntimeError:
+                pass
+        self.pusher.channels = {}
 
     # -- subscribing
     def subscribe(self, channel: str, auth: str | None = None):

@@ -160,7 +160,7 @@ fn check(
                 .map_err(|e| ApiError::bad("invalid_socket_id", e.to_string()))
         })
         .transpose()?;
-    let info = info.map(|i| parse_info(&i, &channels)).transpose()?;
+    let info = info.map(|i| parse_info(&i)).transpose()?;
     Ok(Event {
         name,
         data,
@@ -170,7 +170,7 @@ fn check(
     })
 }
 
-fn parse_info(info: &str, channels: &[ChannelName]) -> Result<InfoWanted, ApiError> {
+fn parse_info(info: &str) -> Result<InfoWanted, ApiError> {
     let mut wanted = InfoWanted::default();
     for attr in info.split(',').map(str::trim).filter(|a| !a.is_empty()) {
         match attr {
