@@ -1,14 +1,17 @@
 //! Apps (tenants): each app's settings and its live state on this node (channels, signed-in
-//! users, connection count), found by key (every connection) or by id (every API call). Apps
-//! never share state, so nothing leaks between them.
+//! users, connection count, rate limiters, metric handles), found by key (every connection) or
+//! by id (every API call). Apps never share state, so nothing leaks between them.
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::channels::users::Users;
 use crate::channels::Registry;
 use crate::config::AppConfig;
+use crate::metrics::{AppMetrics, Metrics};
 
 /// An app and its state on this node.
 #[derive(Debug)]
@@ -16,7 +19,17 @@ pub struct App {
     pub config: AppConfig,
     pub channels: Registry,
     pub users: Users,
+    pub metrics: AppMetrics,
+    /// GCRA limit on events published through the HTTP API (one cell per target channel).
+    pub backend_events: Option<DefaultDirectRateLimiter>,
+    /// GCRA limit on HTTP API read requests.
+    pub read_requests: Option<DefaultDirectRateLimiter>,
     connections: AtomicUsize,
+}
+
+/// A per-second GCRA limiter allowing a burst of one second's worth; `None` when unlimited.
+pub fn per_second(n: u32) -> Option<DefaultDirectRateLimiter> {
+    NonZeroU32::new(n).map(|n| RateLimiter::direct(Quota::per_second(n)))
 }
 
 /// Holds one of an app's connection slots; gives it back when dropped.
@@ -30,8 +43,11 @@ impl Drop for ConnectionSlot {
 }
 
 impl App {
-    pub fn new(config: AppConfig) -> Self {
+    pub fn new(config: AppConfig, metrics: &Metrics) -> Self {
         Self {
+            metrics: metrics.app(&config.id),
+            backend_events: per_second(config.max_backend_events_per_sec),
+            read_requests: per_second(config.max_read_requests_per_sec),
             config,
             channels: Registry::default(),
             users: Users::default(),
@@ -67,21 +83,11 @@ pub struct StaticApps {
 }
 
 impl StaticApps {
-    pub fn new(apps: &[AppConfig]) -> Self {
-        let apps: Vec<Arc<App>> = apps
-            .iter()
-            .cloned()
-            .map(|c| Arc::new(App::new(c)))
-            .collect();
+    pub fn new(apps: &[AppConfig], metrics: &Metrics) -> Self {
+        let apps: Vec<Arc<App>> = apps.iter().cloned().map(|c| Arc::new(App::new(c, metrics))).collect();
         Self {
-            by_key: apps
-                .iter()
-                .map(|a| (a.config.key.clone(), a.clone()))
-                .collect(),
-            by_id: apps
-                .iter()
-                .map(|a| (a.config.id.clone(), a.clone()))
-                .collect(),
+            by_key: apps.iter().map(|a| (a.config.key.clone(), a.clone())).collect(),
+            by_id: apps.iter().map(|a| (a.config.id.clone(), a.clone())).collect(),
         }
     }
 }
@@ -106,17 +112,11 @@ mod tests {
 
     #[test]
     fn connection_slots_respect_the_limit_and_are_returned() {
-        let app = Arc::new(App::new(AppConfig {
-            max_connections: 1,
-            ..Default::default()
-        }));
+        let config = AppConfig { max_connections: 1, ..Default::default() };
+        let app = Arc::new(App::new(config, &Metrics::default()));
         let first = app.try_connect().expect("first fits");
         assert!(app.try_connect().is_none());
-        assert_eq!(
-            app.connections(),
-            1,
-            "a refused attempt gives its slot back"
-        );
+        assert_eq!(app.connections(), 1, "a refused attempt gives its slot back");
         drop(first);
         assert_eq!(app.connections(), 0);
         assert!(app.try_connect().is_some());

@@ -10,6 +10,7 @@
 //!   `channels/users.rs` for signed-in users and watchlists.
 //! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
 //! - `apps` — apps and their live state, behind the `AppStore` trait.
+//! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //!
 //! # The life of one event
@@ -22,10 +23,13 @@ pub mod apps;
 pub mod channels;
 pub mod cli;
 pub mod config;
+pub mod listener;
+pub mod metrics;
 pub mod outbox;
 pub mod server;
 pub mod shutdown;
 pub mod state;
+pub mod tls;
 pub mod ws;
 
 pub use config::Config;

@@ -39,8 +39,9 @@ fn init_logging(config: &Config) {
 /// is printed (it is public anyway); configured secrets never are.
 fn print_banner(config: &Config, server: &Server) -> anyhow::Result<()> {
     let addr = server.local_addr()?;
-    println!("Ferrocast listening on http://{addr}");
-    println!("Health and readiness on http://{}", server.ops_addr()?);
+    let (http, ws, tls) = if server.is_tls() { ("https", "wss", "true") } else { ("http", "ws", "false") };
+    println!("Ferrocast listening on {http}://{addr}");
+    println!("Metrics, health and usage on http://{}", server.ops_addr()?);
     let port = addr.port();
     for app in &config.apps {
         let secret = if app.is_builtin_default() {
@@ -54,14 +55,14 @@ fn print_banner(config: &Config, server: &Server) -> anyhow::Result<()> {
         println!("\nConnect with pusher-js:\n");
         println!(
             "  const pusher = new Pusher('{}', {{ cluster: 'mt1', wsHost: '127.0.0.1', wsPort: {port}, \
-             forceTLS: false, enabledTransports: ['ws'] }});",
+             wssPort: {port}, forceTLS: {tls}, enabledTransports: ['{ws}'] }});",
             app.key
         );
         println!(
             "  pusher.subscribe('my-channel').bind('my-event', (data) => console.log(data));\n"
         );
         println!(
-            "Publish:  ferrocast publish --url http://127.0.0.1:{port} --channel my-channel --event my-event --data '{{\"hello\":\"world\"}}'\n"
+            "Publish:  ferrocast publish --url {http}://127.0.0.1:{port} --channel my-channel --event my-event --data '{{\"hello\":\"world\"}}'\n"
         );
     }
     Ok(())

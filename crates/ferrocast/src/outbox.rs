@@ -7,7 +7,15 @@ use bytes::Bytes;
 use ferrocast_protocol::{ErrorCode, SocketId};
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
+
+/// A queued frame and when it was published, for the delivery-latency metric.
+#[derive(Debug)]
+pub struct Outgoing {
+    pub frame: Bytes,
+    pub published_at: Instant,
+}
 
 /// Why a connection is being closed by someone other than itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +34,14 @@ struct Closer {
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     pub socket_id: SocketId,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Outgoing>,
     closer: Arc<Closer>,
 }
 
 /// The connection's own end: frames to write and the close signal to watch.
 #[derive(Debug)]
 pub struct Outbox {
-    pub rx: mpsc::Receiver<Bytes>,
+    pub rx: mpsc::Receiver<Outgoing>,
     pub close: CloseSignal,
 }
 
@@ -62,7 +70,12 @@ impl SessionHandle {
     /// Queues a frame without waiting. A full queue closes the connection (slow consumer).
     /// Returns whether the frame was queued.
     pub fn send(&self, frame: Bytes) -> bool {
-        match self.tx.try_send(frame) {
+        self.send_published(frame, Instant::now())
+    }
+
+    /// As `send`, for a frame published at `published_at` (one clock read per fan-out).
+    pub fn send_published(&self, frame: Bytes, published_at: Instant) -> bool {
+        match self.tx.try_send(Outgoing { frame, published_at }) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(
@@ -125,7 +138,7 @@ mod tests {
         assert!(!h.send(Bytes::from_static(b"c")));
         let reason = out.close.closed().await;
         assert_eq!(reason.code, ErrorCode::OverCapacity);
-        assert_eq!(out.rx.recv().await.as_deref(), Some(&b"a"[..]));
+        assert_eq!(out.rx.recv().await.map(|o| o.frame).as_deref(), Some(&b"a"[..]));
         h.close(
             ErrorCode::ReconnectNow,
             "later reasons do not replace the first",

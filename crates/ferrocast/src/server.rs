@@ -1,6 +1,8 @@
 //! Wiring: binds the listeners, builds the shared state and routers, starts the background
-//! tasks, and runs until the shutdown future resolves, then drains (4200 to every connection)
-//! within `shutdown_timeout`.
+//! tasks (cache sweep, TLS reload), and runs until the shutdown future resolves. Then it drains:
+//! every connection is told 4200, the listeners stay open for `drain_grace` answering not-ready,
+//! then until the connections have closed (at most `shutdown_timeout`), in-flight HTTP requests
+//! finish, and `run` returns.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,29 +13,46 @@ use tokio::sync::watch;
 
 use crate::apps::{AppStore, StaticApps};
 use crate::config::Config;
+use crate::listener::{self, ConnectionLimits, Inflight};
+use crate::metrics::Metrics;
 use crate::state::Shared;
+use crate::tls::{Tls, TlsError};
 
 /// How often expired cache-channel events are dropped.
 const CACHE_SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+}
 
 /// A bound, not yet running server.
 pub struct Server {
     shared: Shared,
     listener: TcpListener,
     ops_listener: TcpListener,
+    tls: Option<Arc<Tls>>,
+}
+
+async fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
+    TcpListener::bind((host, port)).await.map_err(|source| StartError::Bind { addr: format!("{host}:{port}"), source })
 }
 
 impl Server {
-    /// Binds the main and operations ports (0 picks free ones).
-    pub async fn bind(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind((config.host.as_str(), config.port)).await?;
-        let ops_listener = TcpListener::bind((config.host.as_str(), config.metrics_port)).await?;
-        let apps: Arc<dyn AppStore> = Arc::new(StaticApps::new(&config.apps));
-        Ok(Self {
-            shared: Shared::new(config, apps),
-            listener,
-            ops_listener,
-        })
+    /// Binds the main and operations ports (0 picks free ones) and loads the TLS files.
+    pub async fn bind(config: Config) -> Result<Self, StartError> {
+        let tls = match &config.tls {
+            Some(t) => Some(Tls::load(&t.cert_file, &t.key_file)?),
+            None => None,
+        };
+        let listener = bind(&config.host, config.port).await?;
+        let ops_listener = bind(&config.host, config.metrics_port).await?;
+        let metrics = Arc::new(Metrics::default());
+        let apps: Arc<dyn AppStore> = Arc::new(StaticApps::new(&config.apps, &metrics));
+        Ok(Self { shared: Shared::new(config, apps, metrics), listener, ops_listener, tls })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -44,65 +63,76 @@ impl Server {
         self.ops_listener.local_addr()
     }
 
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     pub fn shared(&self) -> &Shared {
         &self.shared
     }
 
     /// Serves until `shutdown` resolves (or the drain is begun through `Shared::shutdown`), then
-    /// drains: the listeners stay open for `drain_grace` and until the connections have closed
-    /// (at most `shutdown_timeout`), in-flight requests finish, and it returns.
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let Self {
-            shared,
-            listener,
-            ops_listener,
-        } = self;
-        let sweeper = tokio::spawn(sweep_caches(shared.clone()));
+    /// drains and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let Self { shared, listener, ops_listener, tls } = self;
+        let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
+        if let Some(tls) = &tls {
+            background.push(tokio::spawn(tls.clone().watch()));
+        }
         let signal = shared.clone();
         tokio::spawn(async move {
             shutdown.await;
             signal.shutdown.begin();
         });
-        let (drained_tx, drained_rx) = watch::channel(false);
-        let draining = shared.clone();
-        tokio::spawn(async move {
-            draining.shutdown.wait().await;
-            tracing::info!("draining: connections are told to reconnect elsewhere (4200)");
-            tokio::time::sleep(Duration::from_secs(draining.config.drain_grace)).await;
-            wait_for_connections(&draining).await;
-            drained_tx.send_replace(true);
-        });
-        let drained = move || {
-            let mut rx = drained_rx.clone();
-            async move {
-                let _ = rx.wait_for(|d| *d).await;
-            }
+
+        let limits = ConnectionLimits {
+            header_read_timeout: Duration::from_secs(shared.config.header_read_timeout),
+            max_header_bytes: shared.config.max_header_kb * 1024,
         };
-        let ops = axum::serve(ops_listener, crate::api::ops_router(shared.clone()))
-            .with_graceful_shutdown(drained());
-        let ops = tokio::spawn(async move { ops.await });
-        axum::serve(listener, crate::api::router(shared.clone()))
-            .with_graceful_shutdown(drained())
-            .await?;
-        sweeper.abort();
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let inflight = Inflight::default();
+        let main = tokio::spawn(listener::serve(
+            listener,
+            crate::api::router(shared.clone()),
+            tls,
+            limits,
+            stop_rx.clone(),
+            inflight.clone(),
+        ));
+        let ops = tokio::spawn(listener::serve(
+            ops_listener,
+            crate::api::ops_router(shared.clone()),
+            None,
+            limits,
+            stop_rx,
+            inflight.clone(),
+        ));
+
+        shared.shutdown.wait().await;
+        tracing::info!("draining: connections are told to reconnect elsewhere (4200)");
+        tokio::time::sleep(Duration::from_secs(shared.config.drain_grace)).await;
+        let deadline = Instant::now() + Duration::from_secs(shared.config.shutdown_timeout);
+        wait_until(deadline, || shared.apps.all().iter().all(|a| a.connections() == 0)).await;
+        stop_tx.send_replace(true);
+        let _ = main.await;
         let _ = ops.await;
+        wait_until(deadline, || inflight.count() == 0).await;
+        for task in background {
+            task.abort();
+        }
         Ok(())
     }
 }
 
-/// Waits until every connection has closed, or `shutdown_timeout` has passed.
-async fn wait_for_connections(shared: &Shared) {
-    let deadline = Instant::now() + Duration::from_secs(shared.config.shutdown_timeout);
-    while Instant::now() < deadline {
-        if shared.apps.all().iter().all(|a| a.connections() == 0) {
+/// Polls `done` until it holds or `deadline` passes.
+async fn wait_until(deadline: Instant, done: impl Fn() -> bool) {
+    while !done() {
+        if Instant::now() >= deadline {
+            tracing::warn!("shutdown timeout reached with work still in flight");
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    tracing::warn!("shutdown timeout reached with connections still open");
 }
 
 async fn sweep_caches(shared: Shared) {

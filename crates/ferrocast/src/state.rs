@@ -7,13 +7,17 @@ use std::sync::Arc;
 
 use crate::apps::AppStore;
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
 #[derive(Clone)]
 pub struct Shared {
     pub config: Arc<Config>,
     pub apps: Arc<dyn AppStore>,
+    pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
+    /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
+    pub handshakes: Arc<tokio::sync::Semaphore>,
     ids: Arc<SocketIds>,
 }
 
@@ -25,11 +29,13 @@ struct SocketIds {
 }
 
 impl Shared {
-    pub fn new(config: Config, apps: Arc<dyn AppStore>) -> Self {
+    pub fn new(config: Config, apps: Arc<dyn AppStore>, metrics: Arc<Metrics>) -> Self {
         let node = rand::random_range(1..1_000_000_000u64);
         Self {
+            handshakes: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_handshakes.max(1))),
             config: Arc::new(config),
             apps,
+            metrics,
             shutdown: Shutdown::default(),
             ids: Arc::new(SocketIds {
                 node,

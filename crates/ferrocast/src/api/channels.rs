@@ -32,6 +32,7 @@ fn attributes(info: Option<&str>) -> Result<Vec<&str>, ApiError> {
 }
 
 pub(super) async fn list(signed: Signed) -> Result<Json<ChannelsResponse>, ApiError> {
+    super::limits::read_request(&signed.app)?;
     let prefix = signed.param("filter_by_prefix").unwrap_or("");
     let attrs = attributes(signed.param("info"))?;
     let user_count = attrs.contains(&"user_count");
@@ -68,6 +69,7 @@ pub(super) async fn show(
     Path((_, name)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<ChannelAttributes>, ApiError> {
+    super::limits::read_request(&signed.app)?;
     let channel = channel_name(&signed, &name)?;
     let attrs = attributes(signed.param("info"))?;
     let presence = channel.kind() == ChannelKind::Presence;
@@ -102,6 +104,7 @@ pub(super) async fn users(
     Path((_, name)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<UsersResponse>, ApiError> {
+    super::limits::read_request(&signed.app)?;
     let channel = channel_name(&signed, &name)?;
     if channel.kind() != ChannelKind::Presence {
         return Err(ApiError::bad(

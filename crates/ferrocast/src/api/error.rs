@@ -38,6 +38,10 @@ pub enum ApiError {
     NotFound,
     #[error("Method not allowed on this path")]
     MethodNotAllowed,
+    #[error("Rate limit exceeded: at most {0} per second")]
+    RateLimited(u32),
+    #[error("Too many connections are being set up; retry shortly")]
+    Busy,
 }
 
 impl ApiError {
@@ -59,6 +63,8 @@ impl ApiError {
             Self::AppDisabled => StatusCode::FORBIDDEN,
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
             Self::InvalidJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) | Self::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -81,6 +87,8 @@ impl ApiError {
             Self::RequestTooLarge(_) => "request_too_large",
             Self::NotFound => "not_found",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::RateLimited(_) => "rate_limited",
+            Self::Busy => "busy",
         }
     }
 }
@@ -118,6 +126,8 @@ mod tests {
             ApiError::RequestTooLarge(1),
             ApiError::NotFound,
             ApiError::MethodNotAllowed,
+            ApiError::RateLimited(1),
+            ApiError::Busy,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

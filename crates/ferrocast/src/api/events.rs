@@ -58,6 +58,7 @@ pub(super) async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
         req.socket_id,
         req.info,
     )?;
+    super::limits::backend_events(&signed.app, event.channels.len())?;
     let info = send(&signed.app, &event);
     Ok(Json(match info {
         Some(channels) => serde_json::to_value(ChannelsResponse { channels }).unwrap_or_default(),
@@ -88,6 +89,7 @@ pub(super) async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
             )
         })
         .collect::<Result<Vec<_>, _>>()?;
+    super::limits::backend_events(&signed.app, events.iter().map(|e| e.channels.len()).sum())?;
     let infos: Vec<_> = events.iter().map(|e| send(&signed.app, e)).collect();
     if infos.iter().all(Option::is_none) {
         return Ok(Json(Value::Object(Default::default())));
@@ -207,6 +209,7 @@ fn send(app: &App, e: &Event) -> Option<BTreeMap<String, ChannelAttributes>> {
         });
         app.channels.publish(channel, &frame, e.except, cache);
     }
+    app.metrics.api_events.increment(e.channels.len() as u64);
     let wanted = e.info?;
     Some(
         e.channels

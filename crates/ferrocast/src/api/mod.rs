@@ -1,18 +1,24 @@
-//! The HTTP edge: the Pusher HTTP API under `/apps/{app_id}/…` (signed), the probes, and the
-//! WebSocket route, all on one router. Unknown paths get a JSON 404.
+//! The HTTP edge: the Pusher HTTP API under `/apps/{app_id}/…` (signed, rate-limited, counted in
+//! the metrics, CORS-enabled), the WebSocket route and the probes on the main port; metrics and
+//! usage on the operations port. Unknown paths get a JSON 404, wrong methods a JSON 405.
 
 mod channels;
 pub mod error;
 mod events;
 mod health;
+mod limits;
+mod observe;
+pub mod ops;
 pub mod signed;
 mod users;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::Shared;
 use crate::ws;
@@ -20,27 +26,22 @@ use error::ApiError;
 
 /// The main listener's routes: WebSocket, HTTP API and probes.
 pub fn router(shared: Shared) -> Router {
-    Router::new()
-        .route("/app/{key}", get(ws::upgrade))
+    let api = Router::new()
         .route("/apps/{app_id}/events", post(events::publish))
         .route("/apps/{app_id}/batch_events", post(events::batch))
         .route("/apps/{app_id}/channels", get(channels::list))
         .route("/apps/{app_id}/channels/{channel}", get(channels::show))
-        .route(
-            "/apps/{app_id}/channels/{channel}/users",
-            get(channels::users),
-        )
-        .route(
-            "/apps/{app_id}/users/{user_id}/terminate_connections",
-            post(users::terminate),
-        )
-        .route(
-            "/users/{user_id}/terminate_connections",
-            post(users::terminate_unprefixed),
-        )
+        .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
+        .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(users::terminate))
+        .route("/users/{user_id}/terminate_connections", post(users::terminate_unprefixed))
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), observe::track))
+        .layer(cors(&shared.config.cors_allowed_origins));
+    Router::new()
+        .route("/app/{key}", get(ws::upgrade))
         .route("/", get(health::health))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
@@ -49,11 +50,25 @@ pub fn router(shared: Shared) -> Router {
 /// The operations listener's routes (metrics port).
 pub fn ops_router(shared: Shared) -> Router {
     Router::new()
+        .route("/metrics", get(ops::metrics))
+        .route("/usage", get(ops::usage))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(shared)
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([axum::http::header::CONTENT_TYPE])
 }
 
 async fn method_not_allowed() -> Response {

@@ -72,6 +72,14 @@ pub struct Counts {
     pub users: usize,
 }
 
+/// Totals over an app's channels.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub channels: usize,
+    pub subscriptions: usize,
+    pub presence_members: usize,
+}
+
 /// The channels of one app.
 #[derive(Debug)]
 pub struct Registry {
@@ -223,10 +231,11 @@ impl Registry {
         let Some(ch) = shard.channels.get(channel) else {
             return 0;
         };
+        let now = Instant::now();
         ch.subscribers
             .values()
             .filter(|s| Some(s.handle.socket_id) != except)
-            .filter(|s| s.handle.send(frame.clone()))
+            .filter(|s| s.handle.send_published(frame.clone(), now))
             .count()
     }
 
@@ -281,6 +290,19 @@ impl Registry {
             .get(channel)
             .filter(|c| c.is_fresh(now))
             .cloned()
+    }
+
+    /// Occupied channels, subscriptions and presence members, for the metrics.
+    pub fn stats(&self) -> Stats {
+        let mut st = Stats::default();
+        for shard in self.all_shards() {
+            st.channels += shard.channels.len();
+            for ch in shard.channels.values() {
+                st.subscriptions += ch.subscribers.len();
+                st.presence_members += ch.members.len();
+            }
+        }
+        st
     }
 
     /// Drops expired cached events, so channels nobody publishes to again do not keep memory.

@@ -119,7 +119,7 @@ mod tests {
     fn events(o: &mut crate::outbox::Outbox) -> Vec<serde_json::Value> {
         let mut v = Vec::new();
         while let Ok(b) = o.rx.try_recv() {
-            let f: serde_json::Value = serde_json::from_slice(&b).expect("json");
+            let f: serde_json::Value = serde_json::from_slice(&b.frame).expect("json");
             v.push(f["data"]["events"].clone());
         }
         v

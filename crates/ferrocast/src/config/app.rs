@@ -33,6 +33,14 @@ pub struct AppConfig {
     pub max_presence_user_info_kb: usize,
     /// Client events one connection may send per second (4301 above); 0 = unlimited.
     pub max_client_events_per_sec: u32,
+    /// Events the HTTP API may publish per second, counting one per target channel (429
+    /// above); 0 = unlimited.
+    pub max_backend_events_per_sec: u32,
+    /// HTTP API read requests (GET) per second (429 above); 0 = unlimited.
+    pub max_read_requests_per_sec: u32,
+    /// Origins allowed to open WebSockets, e.g. `https://app.example.com` or
+    /// `https://*.example.com`; empty allows any (and clients that send no Origin).
+    pub allowed_origins: Vec<String>,
     /// Channels one connection may subscribe to at once.
     pub max_channels_per_connection: usize,
     /// Ids a sign-in's watchlist may hold; the rest are dropped with 4302.
@@ -60,6 +68,9 @@ impl Default for AppConfig {
             max_presence_members: 100,
             max_presence_user_info_kb: 1,
             max_client_events_per_sec: 10,
+            max_backend_events_per_sec: 0,
+            max_read_requests_per_sec: 0,
+            allowed_origins: Vec::new(),
             max_channels_per_connection: 1000,
             max_watchlist_size: 100,
             cache_ttl: 1800,
@@ -76,9 +87,52 @@ impl AppConfig {
         self.max_presence_user_info_kb * 1024
     }
 
+    /// Whether a WebSocket from `origin` may connect.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        if self.allowed_origins.is_empty() {
+            return true;
+        }
+        let Some(origin) = origin else { return false };
+        self.allowed_origins.iter().any(|allowed| origin_matches(allowed, origin))
+    }
+
     /// Whether this is the built-in development app, whose secret is public anyway.
     pub fn is_builtin_default(&self) -> bool {
         let d = Self::default();
         self.id == d.id && self.key == d.key && self.secret == d.secret
+    }
+}
+
+/// `allowed` is an exact origin, `*`, or a scheme with a `*.` host wildcard
+/// (`https://*.example.com` matches `https://a.example.com` but not `https://example.com`).
+fn origin_matches(allowed: &str, origin: &str) -> bool {
+    if allowed == "*" || allowed.eq_ignore_ascii_case(origin) {
+        return true;
+    }
+    match allowed.split_once("://*.") {
+        Some((scheme, domain)) => origin
+            .split_once("://")
+            .is_some_and(|(s, host)| s.eq_ignore_ascii_case(scheme) && host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase()))),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_match_exactly_or_by_subdomain_wildcard() {
+        let app = AppConfig {
+            allowed_origins: vec!["https://app.example.com".into(), "https://*.example.org".into()],
+            ..Default::default()
+        };
+        assert!(app.origin_allowed(Some("https://app.example.com")));
+        assert!(app.origin_allowed(Some("https://a.b.example.org")));
+        assert!(!app.origin_allowed(Some("https://example.org")));
+        assert!(!app.origin_allowed(Some("http://a.example.org")));
+        assert!(!app.origin_allowed(Some("https://evil-example.org")));
+        assert!(!app.origin_allowed(None));
+        assert!(AppConfig::default().origin_allowed(None), "no list allows everyone");
     }
 }

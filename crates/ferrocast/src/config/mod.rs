@@ -53,8 +53,27 @@ pub struct Config {
     /// Log filter in `tracing` syntax, e.g. `info` or `ferrocast=debug`.
     pub log: String,
     pub log_format: LogFormat,
+    /// Seconds a client has to send its request headers (and finish the TLS handshake).
+    pub header_read_timeout: u64,
+    /// Largest HTTP request head (request line and headers), in KiB.
+    pub max_header_kb: usize,
+    /// WebSocket upgrades handled at once; more get 503 until one finishes.
+    pub max_concurrent_handshakes: usize,
+    /// Origins allowed to call the HTTP API from a browser (CORS); `*` allows any.
+    pub cors_allowed_origins: Vec<String>,
+    /// Serve wss:// and https:// with this certificate and key.
+    pub tls: Option<TlsConfig>,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
+}
+
+/// PEM files of the main listener's certificate chain and private key. Both are reloaded on
+/// SIGHUP and when they change on disk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for Config {
@@ -73,6 +92,11 @@ impl Default for Config {
             max_request_kb: 1024,
             drain_grace: 2,
             shutdown_timeout: 10,
+            header_read_timeout: 10,
+            max_header_kb: 16,
+            max_concurrent_handshakes: 1024,
+            cors_allowed_origins: vec!["*".into()],
+            tls: None,
             log: "info".into(),
             log_format: LogFormat::Text,
             apps: vec![AppConfig::default()],

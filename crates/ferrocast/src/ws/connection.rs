@@ -9,12 +9,11 @@ use ferrocast_protocol::server_msg::{EventData, SubscriptionErrorKind};
 use ferrocast_protocol::{
     signature, ChannelData, ChannelName, ClientMessage, ErrorCode, ServerMessage, SocketId,
 };
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -67,8 +66,7 @@ pub(super) struct Connection {
 
 impl Connection {
     pub(super) fn new(app: Arc<App>, handle: SessionHandle) -> Self {
-        let client_events = NonZeroU32::new(app.config.max_client_events_per_sec)
-            .map(|n| RateLimiter::direct(Quota::per_second(n)));
+        let client_events = crate::apps::per_second(app.config.max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
@@ -320,6 +318,7 @@ impl Connection {
         }
         if let Some(limiter) = &self.client_events {
             if limiter.check().is_err() {
+                self.app.metrics.rate_limited_client_events.increment(1);
                 return Err(format!(
                     "Client event rate limit exceeded ({} per second)",
                     cfg.max_client_events_per_sec
@@ -336,6 +335,7 @@ impl Connection {
         self.app
             .channels
             .publish(name, &frame, Some(self.socket_id), None);
+        self.app.metrics.client_events.increment(1);
         Ok(())
     }
 

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
 use crate::apps::{App, ConnectionSlot};
-use crate::outbox::outbox;
+use crate::metrics::AppMetrics;
+use crate::outbox::{outbox, Outgoing};
 use crate::state::Shared;
 
 /// Frames written per flush at most, so one busy socket cannot starve its own reads.
@@ -25,29 +26,17 @@ const CLOSE_TOO_BIG: u16 = 1009;
 pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: ConnectionSlot) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
+    let metrics = app.metrics.clone();
+    metrics.connections_opened.increment(1);
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
     let mut conn = Connection::new(app.clone(), handle.clone());
     tracing::debug!(app = %app.config.id, %socket_id, "connected");
-    handle.send(
-        ServerMessage::ConnectionEstablished {
-            socket_id,
-            activity_timeout: cfg.activity_timeout,
-        }
-        .encode(),
-    );
+    handle.send(ServerMessage::ConnectionEstablished { socket_id, activity_timeout: cfg.activity_timeout }.encode());
 
     let start = Instant::now();
     let secs = Duration::from_secs;
-    let mut heartbeat = Heartbeat::new(
-        secs(cfg.activity_timeout),
-        secs(cfg.pong_timeout),
-        secs(cfg.idle_timeout),
-        start,
-    );
-    let signin_deadline = app
-        .config
-        .user_auth_required
-        .then(|| start + secs(app.config.user_auth_timeout));
+    let mut heartbeat = Heartbeat::new(secs(cfg.activity_timeout), secs(cfg.pong_timeout), secs(cfg.idle_timeout), start);
+    let signin_deadline = app.config.user_auth_required.then(|| start + secs(app.config.user_auth_timeout));
     let write_timeout = secs(cfg.write_timeout);
 
     let end: Option<Closing> = loop {
@@ -58,19 +47,23 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
         tokio::select! {
             reason = out.close.closed() => break Some(Closing::new(reason.code, reason.message)),
             _ = shared.shutdown.wait() => break Some(Closing::new(ErrorCode::ReconnectNow, ErrorCode::ReconnectNow.message())),
-            frame = out.rx.recv() => {
-                let Some(frame) = frame else { break None };
-                if write_batch(&mut ws, frame, &mut out.rx, write_timeout).await.is_err() {
+            first = out.rx.recv() => {
+                let Some(first) = first else { break None };
+                if write_batch(&mut ws, first, &mut out.rx, write_timeout, &metrics).await.is_err() {
                     break None;
                 }
             }
             msg = ws.recv() => {
                 let now = Instant::now();
                 match msg {
-                    Some(Ok(Message::Text(text))) => match conn.handle_text(&text, now) {
-                        Ok(keepalive) => heartbeat.on_frame(now, keepalive),
-                        Err(closing) => break Some(closing),
-                    },
+                    Some(Ok(Message::Text(text))) => {
+                        metrics.ws_messages_received.increment(1);
+                        metrics.ws_bytes_received.increment(text.len() as u64);
+                        match conn.handle_text(&text, now) {
+                            Ok(keepalive) => heartbeat.on_frame(now, keepalive),
+                            Err(closing) => break Some(closing),
+                        }
+                    }
                     Some(Ok(Message::Binary(_))) => {
                         heartbeat.on_frame(now, false);
                         let msg = ServerMessage::Error { code: ErrorCode::InvalidMessage, message: "Binary frames are not supported" };
@@ -102,45 +95,30 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
     };
     conn.cleanup();
     if let Some(closing) = end {
-        tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
-        let frame = ServerMessage::Error {
-            code: closing.code,
-            message: &closing.message,
+        if closing.code == ErrorCode::OverCapacity {
+            metrics.slow_consumers.increment(1);
         }
-        .encode();
-        let close_code = if closing.code.closes() {
-            closing.code.code()
-        } else {
-            1000
-        };
+        tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
+        let frame = ServerMessage::Error { code: closing.code, message: &closing.message }.encode();
+        let close_code = if closing.code.closes() { closing.code.code() } else { 1000 };
         let _ = tokio::time::timeout(write_timeout, async {
             ws.send(text(frame)).await?;
-            ws.send(Message::Close(Some(CloseFrame {
-                code: close_code,
-                reason: Utf8Bytes::from(&*closing.message),
-            })))
-            .await
+            ws.send(Message::Close(Some(CloseFrame { code: close_code, reason: Utf8Bytes::from(&*closing.message) })))
+                .await
         })
         .await;
     }
+    metrics.connections_closed.increment(1);
     tracing::debug!(app = %app.config.id, %socket_id, "disconnected");
     drop(slot);
 }
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
-pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode) {
-    let frame = ServerMessage::Error {
-        code,
-        message: code.message(),
-    }
-    .encode();
+pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) {
+    let frame = ServerMessage::Error { code, message: &message }.encode();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         ws.send(text(frame)).await?;
-        ws.send(Message::Close(Some(CloseFrame {
-            code: code.code(),
-            reason: Utf8Bytes::from(code.message()),
-        })))
-        .await?;
+        ws.send(Message::Close(Some(CloseFrame { code: code.code(), reason: Utf8Bytes::from(message) }))).await?;
         // Wait briefly for the client's close reply, so the close is clean.
         while let Some(Ok(_)) = ws.recv().await {}
         Ok::<_, axum::Error>(())
@@ -153,34 +131,44 @@ fn text(frame: Bytes) -> Message {
     Message::Text(Utf8Bytes::try_from(frame).unwrap_or_else(|_| Utf8Bytes::from_static("")))
 }
 
-/// Writes `first` and whatever else is already queued, then flushes once.
+/// Writes `first` and whatever else is already queued, then flushes once, and records how long
+/// the oldest frame waited since it was published.
 async fn write_batch(
     ws: &mut WebSocket,
-    first: Bytes,
-    rx: &mut mpsc::Receiver<Bytes>,
+    first: Outgoing,
+    rx: &mut mpsc::Receiver<Outgoing>,
     limit: Duration,
+    metrics: &AppMetrics,
 ) -> Result<(), ()> {
+    let oldest = first.published_at;
+    let (mut frames, mut bytes) = (1u64, first.frame.len() as u64);
     let write = async {
-        ws.feed(text(first)).await?;
+        ws.feed(text(first.frame)).await?;
         for _ in 1..MAX_BATCH {
             match rx.try_recv() {
-                Ok(f) => ws.feed(text(f)).await?,
+                Ok(o) => {
+                    frames += 1;
+                    bytes += o.frame.len() as u64;
+                    ws.feed(text(o.frame)).await?;
+                }
                 Err(_) => break,
             }
         }
         ws.flush().await
     };
-    match tokio::time::timeout(limit, write).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+    let result = tokio::time::timeout(limit, write).await;
+    if matches!(result, Ok(Ok(()))) {
+        metrics.ws_messages_sent.increment(frames);
+        metrics.ws_bytes_sent.increment(bytes);
+        metrics.delivery_latency.record(oldest.elapsed().as_secs_f64());
+        Ok(())
+    } else {
+        Err(())
     }
 }
 
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
+    let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
 }
 

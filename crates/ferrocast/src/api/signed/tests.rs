@@ -3,7 +3,8 @@ use crate::apps::StaticApps;
 use crate::config::AppConfig;
 
 fn apps() -> StaticApps {
-    StaticApps::new(&[
+    StaticApps::new(
+        &[
         AppConfig {
             id: "3".into(),
             key: "278d425bdf160c739803".into(),
@@ -17,7 +18,9 @@ fn apps() -> StaticApps {
             enabled: false,
             ..Default::default()
         },
-    ])
+        ],
+        &crate::metrics::Metrics::default(),
+    )
 }
 
 const BODY: &[u8] = br#"{"name":"foo","channels":["project-3"],"data":"{\"some\":\"data\"}"}"#;

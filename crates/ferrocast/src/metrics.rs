@@ -1,0 +1,169 @@
+//! Every metric the server exports, in one place, rendered in Prometheus text format on the
+//! operations port. Each server has its own recorder (nothing global), and each app holds
+//! pre-registered handles, so recording on the hot path is an atomic add, not a lookup.
+//! Labels only take bounded values: known app ids, route templates, status codes, close codes.
+
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+
+pub const CONNECTIONS: &str = "ferrocast_connections";
+pub const CONNECTIONS_OPENED: &str = "ferrocast_connections_opened_total";
+pub const CONNECTIONS_CLOSED: &str = "ferrocast_connections_closed_total";
+pub const CONNECTIONS_REFUSED: &str = "ferrocast_connections_refused_total";
+pub const WS_MESSAGES_RECEIVED: &str = "ferrocast_ws_messages_received_total";
+pub const WS_BYTES_RECEIVED: &str = "ferrocast_ws_bytes_received_total";
+pub const WS_MESSAGES_SENT: &str = "ferrocast_ws_messages_sent_total";
+pub const WS_BYTES_SENT: &str = "ferrocast_ws_bytes_sent_total";
+pub const HTTP_REQUESTS: &str = "ferrocast_http_requests_total";
+pub const HTTP_BYTES_RECEIVED: &str = "ferrocast_http_bytes_received_total";
+pub const HTTP_BYTES_SENT: &str = "ferrocast_http_bytes_sent_total";
+pub const EVENTS_PUBLISHED: &str = "ferrocast_events_published_total";
+pub const CHANNELS: &str = "ferrocast_channels";
+pub const SUBSCRIPTIONS: &str = "ferrocast_subscriptions";
+pub const PRESENCE_MEMBERS: &str = "ferrocast_presence_members";
+pub const DELIVERY_LATENCY: &str = "ferrocast_delivery_latency_seconds";
+pub const SLOW_CONSUMERS: &str = "ferrocast_slow_consumer_disconnects_total";
+pub const RATE_LIMITED: &str = "ferrocast_rate_limited_total";
+
+/// Every metric with its help text, for `# HELP` lines and docs/operations.md.
+pub const ALL: [(&str, &str); 18] = [
+    (CONNECTIONS, "Open WebSocket connections"),
+    (CONNECTIONS_OPENED, "WebSocket connections accepted"),
+    (CONNECTIONS_CLOSED, "WebSocket connections ended"),
+    (CONNECTIONS_REFUSED, "WebSocket connections refused at the door, by Pusher error code"),
+    (WS_MESSAGES_RECEIVED, "WebSocket messages received from clients"),
+    (WS_BYTES_RECEIVED, "Bytes of WebSocket messages received from clients"),
+    (WS_MESSAGES_SENT, "WebSocket messages written to clients"),
+    (WS_BYTES_SENT, "Bytes of WebSocket messages written to clients"),
+    (HTTP_REQUESTS, "HTTP API requests, by endpoint and status"),
+    (HTTP_BYTES_RECEIVED, "Bytes of HTTP API request bodies"),
+    (HTTP_BYTES_SENT, "Bytes of HTTP API response bodies"),
+    (EVENTS_PUBLISHED, "Events published to a channel, by source (api or client)"),
+    (CHANNELS, "Occupied channels"),
+    (SUBSCRIPTIONS, "Channel subscriptions"),
+    (PRESENCE_MEMBERS, "Presence members, summed over presence channels"),
+    (DELIVERY_LATENCY, "Seconds from publish to the frame being written to a socket"),
+    (SLOW_CONSUMERS, "Connections closed because they could not keep up (4100)"),
+    (RATE_LIMITED, "Requests or messages refused by a rate limit, by limit"),
+];
+
+/// Latency buckets in seconds: 100 µs to 2.5 s.
+const LATENCY_BUCKETS: [f64; 14] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+
+const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
+
+/// The server's metrics registry.
+pub struct Metrics {
+    recorder: PrometheusRecorder,
+    handle: PrometheusHandle,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let builder = PrometheusBuilder::new();
+        let builder = match builder.set_buckets_for_metric(Matcher::Full(DELIVERY_LATENCY.into()), &LATENCY_BUCKETS) {
+            Ok(b) => b,
+            Err(_) => PrometheusBuilder::new(),
+        };
+        let recorder = builder.build_recorder();
+        for (name, help) in ALL {
+            let unit = name.ends_with("_seconds").then_some(Unit::Seconds);
+            recorder.describe_counter(KeyName::from(name), unit, SharedString::from(help));
+        }
+        let handle = recorder.handle();
+        Self { recorder, handle }
+    }
+}
+
+/// Per-app handles, cloned into each app's live state.
+#[derive(Clone)]
+pub struct AppMetrics {
+    pub connections: Gauge,
+    pub connections_opened: Counter,
+    pub connections_closed: Counter,
+    pub ws_messages_received: Counter,
+    pub ws_bytes_received: Counter,
+    pub ws_messages_sent: Counter,
+    pub ws_bytes_sent: Counter,
+    pub http_bytes_received: Counter,
+    pub http_bytes_sent: Counter,
+    pub api_events: Counter,
+    pub client_events: Counter,
+    pub channels: Gauge,
+    pub subscriptions: Gauge,
+    pub presence_members: Gauge,
+    pub delivery_latency: Histogram,
+    pub slow_consumers: Counter,
+    pub rate_limited_client_events: Counter,
+    pub rate_limited_backend_events: Counter,
+    pub rate_limited_read_requests: Counter,
+}
+
+impl std::fmt::Debug for AppMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AppMetrics")
+    }
+}
+
+fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
+    Key::from_parts(name, labels.iter().map(|(k, v)| Label::new(*k, (*v).to_owned())).collect::<Vec<_>>())
+}
+
+impl Metrics {
+    fn counter(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Counter {
+        self.recorder.register_counter(&key(name, labels), &META)
+    }
+
+    fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
+        self.recorder.register_gauge(&key(name, labels), &META)
+    }
+
+    /// Registers the handles of one app.
+    pub fn app(&self, app: &str) -> AppMetrics {
+        let a = [("app", app)];
+        AppMetrics {
+            connections: self.gauge(CONNECTIONS, &a),
+            connections_opened: self.counter(CONNECTIONS_OPENED, &a),
+            connections_closed: self.counter(CONNECTIONS_CLOSED, &a),
+            ws_messages_received: self.counter(WS_MESSAGES_RECEIVED, &a),
+            ws_bytes_received: self.counter(WS_BYTES_RECEIVED, &a),
+            ws_messages_sent: self.counter(WS_MESSAGES_SENT, &a),
+            ws_bytes_sent: self.counter(WS_BYTES_SENT, &a),
+            http_bytes_received: self.counter(HTTP_BYTES_RECEIVED, &a),
+            http_bytes_sent: self.counter(HTTP_BYTES_SENT, &a),
+            api_events: self.counter(EVENTS_PUBLISHED, &[("app", app), ("source", "api")]),
+            client_events: self.counter(EVENTS_PUBLISHED, &[("app", app), ("source", "client")]),
+            channels: self.gauge(CHANNELS, &a),
+            subscriptions: self.gauge(SUBSCRIPTIONS, &a),
+            presence_members: self.gauge(PRESENCE_MEMBERS, &a),
+            delivery_latency: self.recorder.register_histogram(&key(DELIVERY_LATENCY, &a), &META),
+            slow_consumers: self.counter(SLOW_CONSUMERS, &a),
+            rate_limited_client_events: self.counter(RATE_LIMITED, &[("app", app), ("limit", "client_events")]),
+            rate_limited_backend_events: self.counter(RATE_LIMITED, &[("app", app), ("limit", "backend_events")]),
+            rate_limited_read_requests: self.counter(RATE_LIMITED, &[("app", app), ("limit", "read_requests")]),
+        }
+    }
+
+    /// A connection refused before it was established; `app` is empty for unknown keys.
+    pub fn connection_refused(&self, app: &str, code: u16) {
+        self.counter(CONNECTIONS_REFUSED, &[("app", app), ("code", &code.to_string())]).increment(1);
+    }
+
+    /// One HTTP API request, by route template and status; `app` only for known apps.
+    pub fn http_request(&self, app: &str, endpoint: &str, status: u16) {
+        let status = status.to_string();
+        self.counter(HTTP_REQUESTS, &[("app", app), ("endpoint", endpoint), ("status", &status)]).increment(1);
+    }
+
+    /// The Prometheus text exposition of everything recorded.
+    pub fn render(&self) -> String {
+        self.handle.render()
+    }
+}
