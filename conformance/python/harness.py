@@ -84,6 +84,7 @@ class Server:
         self.stdout_lines: list[str] = []
         self.port: int | None = None
         self.proc: subprocess.Popen | None = None
+        self.signalled = False
 
     def start(self) -> "Server":
         binary = server_binary()
@@ -130,19 +131,40 @@ class Server:
                 + "\nstderr (tail):\n" + err)
 
     def crashed(self) -> int | None:
-        """The exit code if the process ended on its own, else None."""
-        return None if self.proc is None else self.proc.poll()
+        """The exit code if the process ended on its own (not asked to by a test), else None."""
+        if self.proc is None or self.signalled:
+            return None
+        return self.proc.poll()
 
-    def stop(self):
+    def signal(self, sig) -> None:
+        """Send a signal on purpose (the exit is then not reported as a crash)."""
+        self.signalled = True
+        self.proc.send_signal(sig)
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"server still running {timeout}s after the signal\n{self.diagnostics()}")
+
+    def stop(self, graceful: bool = False) -> int | None:
+        """Kill the process (fixture teardown: SIGKILL, as the graceful drain takes seconds),
+        or with graceful=True send SIGTERM and wait for it to exit. Returns the exit code."""
         if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
+            self.signalled = True
+            if graceful:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(5)
+            else:
                 self.proc.kill()
                 self.proc.wait(5)
         if getattr(self, "_stderr", None):
             self._stderr.close()
+        return None if self.proc is None else self.proc.returncode
 
     @property
     def ws_base(self) -> str:

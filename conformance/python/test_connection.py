@@ -1,8 +1,11 @@
 """WebSocket connection: handshake, keep-alive and connection-level errors, with pysher."""
 
 import json
+import signal
 
 import pytest
+
+import websocket
 
 from harness import APP_KEY, SOCKET_ID_RE, RawSocket, poll_until
 
@@ -96,3 +99,42 @@ def test_disconnect_leaves_channel(make_client, api):
     c.disconnect()
     # The server notices the close asynchronously: poll the API with a deadline.
     assert poll_until(lambda: api.channel_info("room-1"), {"occupied": False}) == {"occupied": False}
+
+
+def test_client_close_handshake_is_answered(server):
+    """RFC 6455 5.5.1: an endpoint that receives a Close frame (and has not sent one) MUST
+    send a Close frame in response. pysher/websocket-client then report close code 1000."""
+    ws = RawSocket(f"{server.ws_base}/app/{APP_KEY}?protocol=7&client=js&version=8.6.0")
+    try:
+        assert ws.recv()["event"] == "pusher:connection_established"
+        ws.ws.send_close(1000, b"bye")
+        try:
+            reply = ws.recv()
+        except websocket.WebSocketConnectionClosedException:
+            reply = "TCP closed without a Close frame"
+        assert reply == ("close", 1000), reply
+    finally:
+        ws.close()
+
+
+def test_pysher_disconnect_gets_close_1000(make_client):
+    c = make_client("alice")
+    c.disconnect()
+    c.wait_closed()
+    assert c.close_code == 1000, f"close code seen by pysher: {c.close_code}"
+
+
+def test_sigterm_tells_clients_to_reconnect_with_4200(start_server):
+    srv = start_server()
+    ws = RawSocket(f"{srv.ws_base}/app/{APP_KEY}?protocol=7&client=js&version=8.6.0")
+    try:
+        assert ws.recv()["event"] == "pusher:connection_established"
+        srv.signal(signal.SIGTERM)
+        err = ws.recv()
+        assert isinstance(err, dict) and err["event"] == "pusher:error", err
+        assert isinstance(err["data"], dict) and err["data"]["code"] == 4200, err
+        assert ws.recv() == ("close", 4200)
+    finally:
+        ws.close()
+    # drain_grace (2 s by default) + shutdown, then a clean exit
+    assert srv.wait_exit(20) == 0, srv.diagnostics()

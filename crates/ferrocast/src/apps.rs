@@ -84,10 +84,20 @@ pub struct StaticApps {
 
 impl StaticApps {
     pub fn new(apps: &[AppConfig], metrics: &Metrics) -> Self {
-        let apps: Vec<Arc<App>> = apps.iter().cloned().map(|c| Arc::new(App::new(c, metrics))).collect();
+        let apps: Vec<Arc<App>> = apps
+            .iter()
+            .cloned()
+            .map(|c| Arc::new(App::new(c, metrics)))
+            .collect();
         Self {
-            by_key: apps.iter().map(|a| (a.config.key.clone(), a.clone())).collect(),
-            by_id: apps.iter().map(|a| (a.config.id.clone(), a.clone())).collect(),
+            by_key: apps
+                .iter()
+                .map(|a| (a.config.key.clone(), a.clone()))
+                .collect(),
+            by_id: apps
+                .iter()
+                .map(|a| (a.config.id.clone(), a.clone()))
+                .collect(),
         }
     }
 }
@@ -112,11 +122,18 @@ mod tests {
 
     #[test]
     fn connection_slots_respect_the_limit_and_are_returned() {
-        let config = AppConfig { max_connections: 1, ..Default::default() };
+        let config = AppConfig {
+            max_connections: 1,
+            ..Default::default()
+        };
         let app = Arc::new(App::new(config, &Metrics::default()));
         let first = app.try_connect().expect("first fits");
         assert!(app.try_connect().is_none());
-        assert_eq!(app.connections(), 1, "a refused attempt gives its slot back");
+        assert_eq!(
+            app.connections(),
+            1,
+            "a refused attempt gives its slot back"
+        );
         drop(first);
         assert_eq!(app.connections(), 0);
         assert!(app.try_connect().is_some());

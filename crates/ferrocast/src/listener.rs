@@ -84,7 +84,12 @@ pub async fn serve(
             let _guard = guard;
             match tls {
                 None => serve_connection(tcp, peer, router, limits, stop).await,
-                Some(tls) => match tokio::time::timeout(limits.header_read_timeout, tls.acceptor().accept(tcp)).await {
+                Some(tls) => match tokio::time::timeout(
+                    limits.header_read_timeout,
+                    tls.acceptor().accept(tcp),
+                )
+                .await
+                {
                     Ok(Ok(stream)) => serve_connection(stream, peer, router, limits, stop).await,
                     Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                     Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -112,7 +117,9 @@ async fn serve_connection<I>(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(limits.max_header_bytes.max(8192));
-    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service)).with_upgrades();
+    let conn = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => {

@@ -39,7 +39,11 @@ fn init_logging(config: &Config) {
 /// is printed (it is public anyway); configured secrets never are.
 fn print_banner(config: &Config, server: &Server) -> anyhow::Result<()> {
     let addr = server.local_addr()?;
-    let (http, ws, tls) = if server.is_tls() { ("https", "wss", "true") } else { ("http", "ws", "false") };
+    let (http, ws, tls) = if server.is_tls() {
+        ("https", "wss", "true")
+    } else {
+        ("http", "ws", "false")
+    };
     println!("Ferrocast listening on {http}://{addr}");
     println!("Metrics, health and usage on http://{}", server.ops_addr()?);
     let port = addr.port();

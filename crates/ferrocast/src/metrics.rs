@@ -3,8 +3,12 @@
 //! pre-registered handles, so recording on the hot path is an atomic add, not a lookup.
 //! Labels only take bounded values: known app ids, route templates, status codes, close codes.
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
+use metrics::{
+    Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit,
+};
+use metrics_exporter_prometheus::{
+    Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
+};
 
 pub const CONNECTIONS: &str = "ferrocast_connections";
 pub const CONNECTIONS_OPENED: &str = "ferrocast_connections_opened_total";
@@ -30,26 +34,54 @@ pub const ALL: [(&str, &str); 18] = [
     (CONNECTIONS, "Open WebSocket connections"),
     (CONNECTIONS_OPENED, "WebSocket connections accepted"),
     (CONNECTIONS_CLOSED, "WebSocket connections ended"),
-    (CONNECTIONS_REFUSED, "WebSocket connections refused at the door, by Pusher error code"),
-    (WS_MESSAGES_RECEIVED, "WebSocket messages received from clients"),
-    (WS_BYTES_RECEIVED, "Bytes of WebSocket messages received from clients"),
+    (
+        CONNECTIONS_REFUSED,
+        "WebSocket connections refused at the door, by Pusher error code",
+    ),
+    (
+        WS_MESSAGES_RECEIVED,
+        "WebSocket messages received from clients",
+    ),
+    (
+        WS_BYTES_RECEIVED,
+        "Bytes of WebSocket messages received from clients",
+    ),
     (WS_MESSAGES_SENT, "WebSocket messages written to clients"),
-    (WS_BYTES_SENT, "Bytes of WebSocket messages written to clients"),
+    (
+        WS_BYTES_SENT,
+        "Bytes of WebSocket messages written to clients",
+    ),
     (HTTP_REQUESTS, "HTTP API requests, by endpoint and status"),
     (HTTP_BYTES_RECEIVED, "Bytes of HTTP API request bodies"),
     (HTTP_BYTES_SENT, "Bytes of HTTP API response bodies"),
-    (EVENTS_PUBLISHED, "Events published to a channel, by source (api or client)"),
+    (
+        EVENTS_PUBLISHED,
+        "Events published to a channel, by source (api or client)",
+    ),
     (CHANNELS, "Occupied channels"),
     (SUBSCRIPTIONS, "Channel subscriptions"),
-    (PRESENCE_MEMBERS, "Presence members, summed over presence channels"),
-    (DELIVERY_LATENCY, "Seconds from publish to the frame being written to a socket"),
-    (SLOW_CONSUMERS, "Connections closed because they could not keep up (4100)"),
-    (RATE_LIMITED, "Requests or messages refused by a rate limit, by limit"),
+    (
+        PRESENCE_MEMBERS,
+        "Presence members, summed over presence channels",
+    ),
+    (
+        DELIVERY_LATENCY,
+        "Seconds from publish to the frame being written to a socket",
+    ),
+    (
+        SLOW_CONSUMERS,
+        "Connections closed because they could not keep up (4100)",
+    ),
+    (
+        RATE_LIMITED,
+        "Requests or messages refused by a rate limit, by limit",
+    ),
 ];
 
 /// Latency buckets in seconds: 100 µs to 2.5 s.
-const LATENCY_BUCKETS: [f64; 14] =
-    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5];
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
 
 const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None);
 
@@ -68,7 +100,9 @@ impl std::fmt::Debug for Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         let builder = PrometheusBuilder::new();
-        let builder = match builder.set_buckets_for_metric(Matcher::Full(DELIVERY_LATENCY.into()), &LATENCY_BUCKETS) {
+        let builder = match builder
+            .set_buckets_for_metric(Matcher::Full(DELIVERY_LATENCY.into()), &LATENCY_BUCKETS)
+        {
             Ok(b) => b,
             Err(_) => PrometheusBuilder::new(),
         };
@@ -113,7 +147,13 @@ impl std::fmt::Debug for AppMetrics {
 }
 
 fn key(name: &'static str, labels: &[(&'static str, &str)]) -> Key {
-    Key::from_parts(name, labels.iter().map(|(k, v)| Label::new(*k, (*v).to_owned())).collect::<Vec<_>>())
+    Key::from_parts(
+        name,
+        labels
+            .iter()
+            .map(|(k, v)| Label::new(*k, (*v).to_owned()))
+            .collect::<Vec<_>>(),
+    )
 }
 
 impl Metrics {
@@ -143,23 +183,36 @@ impl Metrics {
             channels: self.gauge(CHANNELS, &a),
             subscriptions: self.gauge(SUBSCRIPTIONS, &a),
             presence_members: self.gauge(PRESENCE_MEMBERS, &a),
-            delivery_latency: self.recorder.register_histogram(&key(DELIVERY_LATENCY, &a), &META),
+            delivery_latency: self
+                .recorder
+                .register_histogram(&key(DELIVERY_LATENCY, &a), &META),
             slow_consumers: self.counter(SLOW_CONSUMERS, &a),
-            rate_limited_client_events: self.counter(RATE_LIMITED, &[("app", app), ("limit", "client_events")]),
-            rate_limited_backend_events: self.counter(RATE_LIMITED, &[("app", app), ("limit", "backend_events")]),
-            rate_limited_read_requests: self.counter(RATE_LIMITED, &[("app", app), ("limit", "read_requests")]),
+            rate_limited_client_events: self
+                .counter(RATE_LIMITED, &[("app", app), ("limit", "client_events")]),
+            rate_limited_backend_events: self
+                .counter(RATE_LIMITED, &[("app", app), ("limit", "backend_events")]),
+            rate_limited_read_requests: self
+                .counter(RATE_LIMITED, &[("app", app), ("limit", "read_requests")]),
         }
     }
 
     /// A connection refused before it was established; `app` is empty for unknown keys.
     pub fn connection_refused(&self, app: &str, code: u16) {
-        self.counter(CONNECTIONS_REFUSED, &[("app", app), ("code", &code.to_string())]).increment(1);
+        self.counter(
+            CONNECTIONS_REFUSED,
+            &[("app", app), ("code", &code.to_string())],
+        )
+        .increment(1);
     }
 
     /// One HTTP API request, by route template and status; `app` only for known apps.
     pub fn http_request(&self, app: &str, endpoint: &str, status: u16) {
         let status = status.to_string();
-        self.counter(HTTP_REQUESTS, &[("app", app), ("endpoint", endpoint), ("status", &status)]).increment(1);
+        self.counter(
+            HTTP_REQUESTS,
+            &[("app", app), ("endpoint", endpoint), ("status", &status)],
+        )
+        .increment(1);
     }
 
     /// The Prometheus text exposition of everything recorded.

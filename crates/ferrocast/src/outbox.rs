@@ -75,7 +75,10 @@ impl SessionHandle {
 
     /// As `send`, for a frame published at `published_at` (one clock read per fan-out).
     pub fn send_published(&self, frame: Bytes, published_at: Instant) -> bool {
-        match self.tx.try_send(Outgoing { frame, published_at }) {
+        match self.tx.try_send(Outgoing {
+            frame,
+            published_at,
+        }) {
             Ok(()) => true,
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.close(
@@ -138,7 +141,10 @@ mod tests {
         assert!(!h.send(Bytes::from_static(b"c")));
         let reason = out.close.closed().await;
         assert_eq!(reason.code, ErrorCode::OverCapacity);
-        assert_eq!(out.rx.recv().await.map(|o| o.frame).as_deref(), Some(&b"a"[..]));
+        assert_eq!(
+            out.rx.recv().await.map(|o| o.frame).as_deref(),
+            Some(&b"a"[..])
+        );
         h.close(
             ErrorCode::ReconnectNow,
             "later reasons do not replace the first",

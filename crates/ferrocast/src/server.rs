@@ -24,7 +24,10 @@ const CACHE_SWEEP_EVERY: Duration = Duration::from_secs(60);
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] TlsError),
 }
@@ -38,7 +41,12 @@ pub struct Server {
 }
 
 async fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
-    TcpListener::bind((host, port)).await.map_err(|source| StartError::Bind { addr: format!("{host}:{port}"), source })
+    TcpListener::bind((host, port))
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: format!("{host}:{port}"),
+            source,
+        })
 }
 
 impl Server {
@@ -52,7 +60,12 @@ impl Server {
         let ops_listener = bind(&config.host, config.metrics_port).await?;
         let metrics = Arc::new(Metrics::default());
         let apps: Arc<dyn AppStore> = Arc::new(StaticApps::new(&config.apps, &metrics));
-        Ok(Self { shared: Shared::new(config, apps, metrics), listener, ops_listener, tls })
+        Ok(Self {
+            shared: Shared::new(config, apps, metrics),
+            listener,
+            ops_listener,
+            tls,
+        })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -73,8 +86,16 @@ impl Server {
 
     /// Serves until `shutdown` resolves (or the drain is begun through `Shared::shutdown`), then
     /// drains and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        let Self { shared, listener, ops_listener, tls } = self;
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let Self {
+            shared,
+            listener,
+            ops_listener,
+            tls,
+        } = self;
         let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
@@ -112,7 +133,10 @@ impl Server {
         tracing::info!("draining: connections are told to reconnect elsewhere (4200)");
         tokio::time::sleep(Duration::from_secs(shared.config.drain_grace)).await;
         let deadline = Instant::now() + Duration::from_secs(shared.config.shutdown_timeout);
-        wait_until(deadline, || shared.apps.all().iter().all(|a| a.connections() == 0)).await;
+        wait_until(deadline, || {
+            shared.apps.all().iter().all(|a| a.connections() == 0)
+        })
+        .await;
         stop_tx.send_replace(true);
         let _ = main.await;
         let _ = ops.await;

@@ -32,7 +32,9 @@ impl Shared {
     pub fn new(config: Config, apps: Arc<dyn AppStore>, metrics: Arc<Metrics>) -> Self {
         let node = rand::random_range(1..1_000_000_000u64);
         Self {
-            handshakes: Arc::new(tokio::sync::Semaphore::new(config.max_concurrent_handshakes.max(1))),
+            handshakes: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_handshakes.max(1),
+            )),
             config: Arc::new(config),
             apps,
             metrics,

@@ -3,11 +3,11 @@
 //! connections; a reload that fails keeps the previous certificate.
 
 use rustls::crypto::ring;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
@@ -33,7 +33,12 @@ struct Resolver {
 
 impl ResolvesServerCert for Resolver {
     fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.current.read().unwrap_or_else(PoisonError::into_inner).clone())
+        Some(
+            self.current
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+        )
     }
 }
 
@@ -47,7 +52,10 @@ pub struct Tls {
 }
 
 fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
-    let cert_err = |reason: String| TlsError::Cert { path: cert_path.to_owned(), reason };
+    let cert_err = |reason: String| TlsError::Cert {
+        path: cert_path.to_owned(),
+        reason,
+    };
     let certs = CertificateDer::pem_file_iter(cert_path)
         .map_err(|e| cert_err(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
@@ -55,8 +63,10 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<CertifiedKey, TlsError> {
     if certs.is_empty() {
         return Err(cert_err("no certificate in the file".into()));
     }
-    let key = PrivateKeyDer::from_pem_file(key_path)
-        .map_err(|e| TlsError::Key { path: key_path.to_owned(), reason: e.to_string() })?;
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| TlsError::Key {
+        path: key_path.to_owned(),
+        reason: e.to_string(),
+    })?;
     let signing = ring::sign::any_supported_type(&key)?;
     Ok(CertifiedKey::new(certs, signing))
 }
@@ -67,14 +77,18 @@ fn mtime(p: &Path) -> Option<SystemTime> {
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tls").field("cert_path", &self.cert_path).finish_non_exhaustive()
+        f.debug_struct("Tls")
+            .field("cert_path", &self.cert_path)
+            .finish_non_exhaustive()
     }
 }
 
 impl Tls {
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Arc<Self>, TlsError> {
         let key = load(cert_path, key_path)?;
-        let resolver = Arc::new(Resolver { current: RwLock::new(Arc::new(key)) });
+        let resolver = Arc::new(Resolver {
+            current: RwLock::new(Arc::new(key)),
+        });
         let mut config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
@@ -97,15 +111,26 @@ impl Tls {
     pub fn reload(&self) -> Result<(), TlsError> {
         let mtimes = (mtime(&self.cert_path), mtime(&self.key_path));
         let key = load(&self.cert_path, &self.key_path)?;
-        *self.resolver.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
-        *self.loaded_mtimes.lock().unwrap_or_else(PoisonError::into_inner) = mtimes;
+        *self
+            .resolver
+            .current
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(key);
+        *self
+            .loaded_mtimes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = mtimes;
         tracing::info!(cert = %self.cert_path.display(), "TLS certificate reloaded");
         Ok(())
     }
 
     fn changed_on_disk(&self) -> bool {
         let now = (mtime(&self.cert_path), mtime(&self.key_path));
-        *self.loaded_mtimes.lock().unwrap_or_else(PoisonError::into_inner) != now
+        *self
+            .loaded_mtimes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            != now
     }
 
     /// Reloads on SIGHUP and when the files change, until the task is dropped.

@@ -99,7 +99,13 @@ impl IntoResponse for ApiError {
             error: self.to_string(),
             code: self.code().to_owned(),
         };
-        (self.status(), Json(body)).into_response()
+        let mut resp = (self.status(), Json(body)).into_response();
+        if matches!(self, Self::RateLimited(_) | Self::Busy) {
+            let retry = axum::http::HeaderValue::from_static("1");
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, retry);
+        }
+        resp
     }
 }
 

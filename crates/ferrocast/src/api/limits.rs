@@ -8,7 +8,9 @@ use crate::apps::App;
 
 /// Takes `events` cells from the app's backend-event limit.
 pub(super) fn backend_events(app: &App, events: usize) -> Result<(), ApiError> {
-    let Some(limiter) = &app.backend_events else { return Ok(()) };
+    let Some(limiter) = &app.backend_events else {
+        return Ok(());
+    };
     let n = NonZeroU32::new(u32::try_from(events).unwrap_or(u32::MAX)).unwrap_or(NonZeroU32::MIN);
     match limiter.check_n(n) {
         Ok(Ok(())) => Ok(()),
@@ -22,7 +24,9 @@ pub(super) fn backend_events(app: &App, events: usize) -> Result<(), ApiError> {
 
 /// Takes one cell from the app's read-request limit.
 pub(super) fn read_request(app: &App) -> Result<(), ApiError> {
-    let Some(limiter) = &app.read_requests else { return Ok(()) };
+    let Some(limiter) = &app.read_requests else {
+        return Ok(());
+    };
     limiter.check().map_err(|_| {
         app.metrics.rate_limited_read_requests.increment(1);
         ApiError::RateLimited(app.config.max_read_requests_per_sec)

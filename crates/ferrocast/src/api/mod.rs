@@ -31,10 +31,23 @@ pub fn router(shared: Shared) -> Router {
         .route("/apps/{app_id}/batch_events", post(events::batch))
         .route("/apps/{app_id}/channels", get(channels::list))
         .route("/apps/{app_id}/channels/{channel}", get(channels::show))
-        .route("/apps/{app_id}/channels/{channel}/users", get(channels::users))
-        .route("/apps/{app_id}/users/{user_id}/terminate_connections", post(users::terminate))
-        .route("/users/{user_id}/terminate_connections", post(users::terminate_unprefixed))
-        .layer(axum::middleware::from_fn_with_state(shared.clone(), observe::track))
+        .route(
+            "/apps/{app_id}/channels/{channel}/users",
+            get(channels::users),
+        )
+        .route(
+            "/apps/{app_id}/users/{user_id}/terminate_connections",
+            post(users::terminate),
+        )
+        .route(
+            "/users/{user_id}/terminate_connections",
+            post(users::terminate_unprefixed),
+        )
+        // A route layer, so the matched route template is known when it runs.
+        .route_layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            observe::track,
+        ))
         .layer(cors(&shared.config.cors_allowed_origins));
     Router::new()
         .route("/app/{key}", get(ws::upgrade))

@@ -19,12 +19,19 @@ pub(super) async fn metrics(State(shared): State<Shared>) -> impl IntoResponse {
         m.subscriptions.set(st.subscriptions as f64);
         m.presence_members.set(st.presence_members as f64);
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], shared.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        shared.metrics.render(),
+    )
 }
 
 pub(super) async fn usage(State(shared): State<Shared>) -> Json<Value> {
-    let apps: Map<String, Value> =
-        shared.apps.all().iter().map(|a| (a.config.id.clone(), json!({"connections": a.connections()}))).collect();
+    let apps: Map<String, Value> = shared
+        .apps
+        .all()
+        .iter()
+        .map(|a| (a.config.id.clone(), json!({"connections": a.connections()})))
+        .collect();
     let connections: usize = shared.apps.all().iter().map(|a| a.connections()).sum();
     Json(json!({
         "memory": {"rss_bytes": rss_bytes()},

@@ -93,7 +93,9 @@ impl AppConfig {
             return true;
         }
         let Some(origin) = origin else { return false };
-        self.allowed_origins.iter().any(|allowed| origin_matches(allowed, origin))
+        self.allowed_origins
+            .iter()
+            .any(|allowed| origin_matches(allowed, origin))
     }
 
     /// Whether this is the built-in development app, whose secret is public anyway.
@@ -110,9 +112,12 @@ fn origin_matches(allowed: &str, origin: &str) -> bool {
         return true;
     }
     match allowed.split_once("://*.") {
-        Some((scheme, domain)) => origin
-            .split_once("://")
-            .is_some_and(|(s, host)| s.eq_ignore_ascii_case(scheme) && host.to_ascii_lowercase().ends_with(&format!(".{}", domain.to_ascii_lowercase()))),
+        Some((scheme, domain)) => origin.split_once("://").is_some_and(|(s, host)| {
+            s.eq_ignore_ascii_case(scheme)
+                && host
+                    .to_ascii_lowercase()
+                    .ends_with(&format!(".{}", domain.to_ascii_lowercase()))
+        }),
         None => false,
     }
 }
@@ -124,7 +129,10 @@ mod tests {
     #[test]
     fn origins_match_exactly_or_by_subdomain_wildcard() {
         let app = AppConfig {
-            allowed_origins: vec!["https://app.example.com".into(), "https://*.example.org".into()],
+            allowed_origins: vec![
+                "https://app.example.com".into(),
+                "https://*.example.org".into(),
+            ],
             ..Default::default()
         };
         assert!(app.origin_allowed(Some("https://app.example.com")));
@@ -133,6 +141,9 @@ mod tests {
         assert!(!app.origin_allowed(Some("http://a.example.org")));
         assert!(!app.origin_allowed(Some("https://evil-example.org")));
         assert!(!app.origin_allowed(None));
-        assert!(AppConfig::default().origin_allowed(None), "no list allows everyone");
+        assert!(
+            AppConfig::default().origin_allowed(None),
+            "no list allows everyone"
+        );
     }
 }

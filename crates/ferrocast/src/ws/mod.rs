@@ -30,7 +30,11 @@ struct Refusal {
 
 impl Refusal {
     fn new(code: ErrorCode) -> Self {
-        Self { code, message: code.message().to_owned(), app: String::new() }
+        Self {
+            code,
+            message: code.message().to_owned(),
+            app: String::new(),
+        }
     }
 
     fn for_app(mut self, app: &App) -> Self {
@@ -57,8 +61,15 @@ pub async fn upgrade(
         .write_buffer_size(SOCKET_BUFFER)
         .max_message_size(max)
         .max_frame_size(max);
-    let origin = headers.get(axum::http::header::ORIGIN).and_then(|o| o.to_str().ok());
-    match admit(&shared, &key, query.get("protocol").map(String::as_str), origin) {
+    let origin = headers
+        .get(axum::http::header::ORIGIN)
+        .and_then(|o| o.to_str().ok());
+    match admit(
+        &shared,
+        &key,
+        query.get("protocol").map(String::as_str),
+        origin,
+    ) {
         Ok((app, slot)) => ws.on_upgrade(move |socket| session::run(socket, shared, app, slot)),
         Err(r) => {
             tracing::debug!(code = r.code.code(), app = %r.app, "connection refused");
@@ -83,13 +94,19 @@ fn admit(
     if shared.shutdown.is_draining() {
         return Err(Refusal::new(ErrorCode::ReconnectNow));
     }
-    let app = shared.apps.by_key(key).ok_or_else(|| Refusal::new(ErrorCode::AppNotFound))?;
+    let app = shared
+        .apps
+        .by_key(key)
+        .ok_or_else(|| Refusal::new(ErrorCode::AppNotFound))?;
     if !app.config.enabled {
         return Err(Refusal::new(ErrorCode::AppDisabled).for_app(&app));
     }
     if !app.config.origin_allowed(origin) {
         let mut r = Refusal::new(ErrorCode::Unauthorized).for_app(&app);
-        r.message = format!("Origin {:?} is not allowed for this app", origin.unwrap_or(""));
+        r.message = format!(
+            "Origin {:?} is not allowed for this app",
+            origin.unwrap_or("")
+        );
         return Err(r);
     }
     let version: u32 = protocol
@@ -99,6 +116,8 @@ fn admit(
     if !SUPPORTED_PROTOCOLS.contains(&version) {
         return Err(Refusal::new(ErrorCode::UnsupportedProtocol).for_app(&app));
     }
-    let slot = app.try_connect().ok_or_else(|| Refusal::new(ErrorCode::OverConnectionQuota).for_app(&app))?;
+    let slot = app
+        .try_connect()
+        .ok_or_else(|| Refusal::new(ErrorCode::OverConnectionQuota).for_app(&app))?;
     Ok((app, slot))
 }

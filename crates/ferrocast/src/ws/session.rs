@@ -31,12 +31,26 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
     let mut conn = Connection::new(app.clone(), handle.clone());
     tracing::debug!(app = %app.config.id, %socket_id, "connected");
-    handle.send(ServerMessage::ConnectionEstablished { socket_id, activity_timeout: cfg.activity_timeout }.encode());
+    handle.send(
+        ServerMessage::ConnectionEstablished {
+            socket_id,
+            activity_timeout: cfg.activity_timeout,
+        }
+        .encode(),
+    );
 
     let start = Instant::now();
     let secs = Duration::from_secs;
-    let mut heartbeat = Heartbeat::new(secs(cfg.activity_timeout), secs(cfg.pong_timeout), secs(cfg.idle_timeout), start);
-    let signin_deadline = app.config.user_auth_required.then(|| start + secs(app.config.user_auth_timeout));
+    let mut heartbeat = Heartbeat::new(
+        secs(cfg.activity_timeout),
+        secs(cfg.pong_timeout),
+        secs(cfg.idle_timeout),
+        start,
+    );
+    let signin_deadline = app
+        .config
+        .user_auth_required
+        .then(|| start + secs(app.config.user_auth_timeout));
     let write_timeout = secs(cfg.write_timeout);
 
     let end: Option<Closing> = loop {
@@ -70,7 +84,13 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
                         handle.send(msg.encode());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => heartbeat.on_frame(now, true),
-                    Some(Ok(Message::Close(_))) | None => break None,
+                    Some(Ok(Message::Close(_))) => {
+                        // tungstenite has queued the echo of the client's Close (RFC 6455
+                        // 5.5.1); flush it so the client sees a clean close, not a dropped socket.
+                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
+                        break None;
+                    }
+                    None => break None,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
                         if is_too_big(&e) {
@@ -99,12 +119,23 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
             metrics.slow_consumers.increment(1);
         }
         tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
-        let frame = ServerMessage::Error { code: closing.code, message: &closing.message }.encode();
-        let close_code = if closing.code.closes() { closing.code.code() } else { 1000 };
+        let frame = ServerMessage::Error {
+            code: closing.code,
+            message: &closing.message,
+        }
+        .encode();
+        let close_code = if closing.code.closes() {
+            closing.code.code()
+        } else {
+            1000
+        };
         let _ = tokio::time::timeout(write_timeout, async {
             ws.send(text(frame)).await?;
-            ws.send(Message::Close(Some(CloseFrame { code: close_code, reason: Utf8Bytes::from(&*closing.message) })))
-                .await
+            ws.send(Message::Close(Some(CloseFrame {
+                code: close_code,
+                reason: Utf8Bytes::from(&*closing.message),
+            })))
+            .await
         })
         .await;
     }
@@ -115,10 +146,18 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
 pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) {
-    let frame = ServerMessage::Error { code, message: &message }.encode();
+    let frame = ServerMessage::Error {
+        code,
+        message: &message,
+    }
+    .encode();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         ws.send(text(frame)).await?;
-        ws.send(Message::Close(Some(CloseFrame { code: code.code(), reason: Utf8Bytes::from(message) }))).await?;
+        ws.send(Message::Close(Some(CloseFrame {
+            code: code.code(),
+            reason: Utf8Bytes::from(message),
+        })))
+        .await?;
         // Wait briefly for the client's close reply, so the close is clean.
         while let Some(Ok(_)) = ws.recv().await {}
         Ok::<_, axum::Error>(())
@@ -160,7 +199,9 @@ async fn write_batch(
     if matches!(result, Ok(Ok(()))) {
         metrics.ws_messages_sent.increment(frames);
         metrics.ws_bytes_sent.increment(bytes);
-        metrics.delivery_latency.record(oldest.elapsed().as_secs_f64());
+        metrics
+            .delivery_latency
+            .record(oldest.elapsed().as_secs_f64());
         Ok(())
     } else {
         Err(())
@@ -168,7 +209,10 @@ async fn write_batch(
 }
 
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }));
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
 }
 

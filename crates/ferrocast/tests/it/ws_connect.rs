@@ -181,3 +181,20 @@ async fn draining_sends_4200_refuses_new_sockets_and_flips_readiness() {
     }
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close() {
+    use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
+    let server = TestServer::start().await;
+    let mut c = server.connect("test-key").await;
+    let close = CloseFrame {
+        code: CloseCode::Normal,
+        reason: "bye".into(),
+    };
+    c.send_message(tokio_tungstenite::tungstenite::Message::Close(Some(close)))
+        .await;
+    match c.next_frame().await {
+        Frame::Close(code) => assert_eq!(code, Some(1000), "the server echoes the close code"),
+        other => panic!("expected the server's close, got {other:?}"),
+    }
+}

@@ -5,19 +5,19 @@ use crate::config::AppConfig;
 fn apps() -> StaticApps {
     StaticApps::new(
         &[
-        AppConfig {
-            id: "3".into(),
-            key: "278d425bdf160c739803".into(),
-            secret: "7ad3773142a6692b25b8".into(),
-            ..Default::default()
-        },
-        AppConfig {
-            id: "9".into(),
-            key: "off-key".into(),
-            secret: "off".into(),
-            enabled: false,
-            ..Default::default()
-        },
+            AppConfig {
+                id: "3".into(),
+                key: "278d425bdf160c739803".into(),
+                secret: "7ad3773142a6692b25b8".into(),
+                ..Default::default()
+            },
+            AppConfig {
+                id: "9".into(),
+                key: "off-key".into(),
+                secret: "off".into(),
+                enabled: false,
+                ..Default::default()
+            },
         ],
         &crate::metrics::Metrics::default(),
     )

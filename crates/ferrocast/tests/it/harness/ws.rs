@@ -44,6 +44,20 @@ impl WsClient {
         }
     }
 
+    /// Opens the socket for a prepared request (custom headers).
+    pub async fn open_request(
+        req: tokio_tungstenite::tungstenite::handshake::client::Request,
+    ) -> Self {
+        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(req))
+            .await
+            .expect("connect deadline")
+            .expect("websocket handshake");
+        Self {
+            ws,
+            socket_id: String::new(),
+        }
+    }
+
     /// Opens the socket and reads `pusher:connection_established`.
     pub async fn connect(url: &str) -> Self {
         let mut c = Self::open(url).await;
