@@ -142,9 +142,18 @@ function tomlValue(v) {
 /** Renders `{activity_timeout, ..., apps: [{...}]}` as TOML (scalars first, then [[apps]]). */
 function renderToml(config) {
   const lines = [];
+  const tables = [];
   for (const [k, v] of Object.entries(config)) {
     if (k === 'apps' || v === undefined) continue;
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      tables.push([k, v]);
+      continue;
+    }
     lines.push(`${k} = ${tomlValue(v)}`);
+  }
+  for (const [name, table] of tables) {
+    lines.push('', `[${name}]`);
+    for (const [k, v] of Object.entries(table)) lines.push(`${k} = ${tomlValue(v)}`);
   }
   for (const app of config.apps || []) {
     lines.push('', '[[apps]]');
@@ -156,7 +165,7 @@ function renderToml(config) {
   return lines.join('\n') + '\n';
 }
 
-const LISTEN_RE = /^Ferrocast listening on http:\/\/127\.0\.0\.1:(\d+)$/;
+const LISTEN_RE = /^Ferrocast listening on https?:\/\/127\.0\.0\.1:(\d+)$/;
 
 /**
  * Starts `ferrocast serve` with `config` (object, rendered to TOML in a fresh temp dir).

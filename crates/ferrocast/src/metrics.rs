@@ -220,3 +220,19 @@ impl Metrics {
         self.handle.render()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_documented() {
+        let doc = include_str!("../../../docs/operations.md");
+        for (name, _) in ALL {
+            assert!(
+                doc.contains(&format!("| `{name}` |")),
+                "docs/operations.md lacks {name}"
+            );
+        }
+    }
+}

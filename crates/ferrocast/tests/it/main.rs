@@ -10,6 +10,7 @@ mod api_channels;
 mod api_events;
 mod ops_limits;
 mod ops_metrics;
+mod ops_shutdown;
 mod ops_tls;
 mod ws_channels;
 mod ws_client_events;
