@@ -105,3 +105,7 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "presence_props.rs"]
+mod presence_props;
