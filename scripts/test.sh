@@ -2,9 +2,13 @@
 # The whole test suite, as the README gives it: Rust unit and integration tests (real server on
 # loopback, real sockets), then the conformance suites that drive the built binary with the real
 # SDKs — pusher-js, pusher and laravel-echo from npm; pusher and pysher from PyPI.
-# Installs the npm and PyPI packages it needs on first run (node_modules/, .venv/).
+# Installs the npm and PyPI packages it needs on first run (node_modules/, .venv/), and starts
+# Redis and NATS on loopback if they are not running (scripts/services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+echo "== Services: Redis and NATS on loopback (the cluster tests use them)"
+bash scripts/services.sh
 
 echo "== Rust: unit and integration tests"
 cargo build -p ferrocast

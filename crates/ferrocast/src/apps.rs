@@ -25,6 +25,8 @@ pub struct App {
     /// GCRA limit on HTTP API read requests.
     pub read_requests: Option<DefaultDirectRateLimiter>,
     connections: AtomicUsize,
+    /// Connections on the other nodes of the cluster, from their heartbeats.
+    remote_connections: AtomicUsize,
 }
 
 /// A per-second GCRA limiter allowing a burst of one second's worth; `None` when unlimited.
@@ -52,19 +54,31 @@ impl App {
             channels: Registry::default(),
             users: Users::default(),
             connections: AtomicUsize::new(0),
+            remote_connections: AtomicUsize::new(0),
         }
     }
 
-    /// Takes a connection slot, or `None` when the app is at `max_connections`.
+    /// Takes a connection slot, or `None` when the app is at `max_connections` across the
+    /// cluster (other nodes' counts are as fresh as their last heartbeat).
     pub fn try_connect(self: &Arc<Self>) -> Option<ConnectionSlot> {
         let max = self.config.max_connections;
         let prev = self.connections.fetch_add(1, Ordering::AcqRel);
         let slot = ConnectionSlot(self.clone());
-        (max == 0 || prev < max).then_some(slot)
+        let elsewhere = self.remote_connections.load(Ordering::Acquire);
+        (max == 0 || prev + elsewhere < max).then_some(slot)
     }
 
+    /// Connections on this node.
     pub fn connections(&self) -> usize {
+        self.local_connections()
+    }
+
+    pub fn local_connections(&self) -> usize {
         self.connections.load(Ordering::Acquire)
+    }
+
+    pub fn set_remote_connections(&self, n: usize) {
+        self.remote_connections.store(n, Ordering::Release);
     }
 }
 

@@ -10,6 +10,8 @@
 //!   `channels/users.rs` for signed-in users and watchlists.
 //! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
 //! - `apps` — apps and their live state, behind the `AppStore` trait.
+//! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
+//!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //!
@@ -18,10 +20,12 @@
 //! encodes the frame once per channel → `channels::Registry::publish` clones the bytes into
 //! each subscriber's `outbox` → each `ws::session` task writes its queue to its socket.
 
+pub mod adapter;
 pub mod api;
 pub mod apps;
 pub mod channels;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod listener;
 pub mod metrics;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::adapter::{Adapter, LocalAdapter, NatsAdapter, RedisAdapter};
 use crate::apps::{AppStore, StaticApps};
-use crate::config::Config;
+use crate::config::{AdapterKind, ClusterConfig, Config};
 use crate::listener::{self, ConnectionLimits, Inflight};
 use crate::metrics::Metrics;
 use crate::state::Shared;
@@ -30,6 +31,20 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("invalid cluster.redis_url: {0}")]
+    RedisUrl(String),
+}
+
+/// The bus the configuration asks for.
+fn adapter(cfg: &ClusterConfig) -> Result<Arc<dyn Adapter>, StartError> {
+    Ok(match cfg.adapter {
+        AdapterKind::Local => Arc::new(LocalAdapter),
+        AdapterKind::Redis => Arc::new(
+            RedisAdapter::new(&cfg.redis_url, &cfg.prefix)
+                .map_err(|e| StartError::RedisUrl(e.to_string()))?,
+        ),
+        AdapterKind::Nats => Arc::new(NatsAdapter::new(&cfg.nats_url, &cfg.prefix)),
+    })
 }
 
 /// A bound, not yet running server.
@@ -60,8 +75,9 @@ impl Server {
         let ops_listener = bind(&config.host, config.metrics_port).await?;
         let metrics = Arc::new(Metrics::default());
         let apps: Arc<dyn AppStore> = Arc::new(StaticApps::new(&config.apps, &metrics));
+        let adapter = adapter(&config.cluster)?;
         Ok(Self {
-            shared: Shared::new(config, apps, metrics),
+            shared: Shared::new(config, apps, metrics, adapter),
             listener,
             ops_listener,
             tls,
@@ -97,6 +113,7 @@ impl Server {
             tls,
         } = self;
         let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
+        background.extend(shared.cluster.start());
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
         }
@@ -141,6 +158,9 @@ impl Server {
         let _ = main.await;
         let _ = ops.await;
         wait_until(deadline, || inflight.count() == 0).await;
+        shared.cluster.leave();
+        // Give the goodbye a moment to reach the broker before the tasks stop.
+        tokio::time::sleep(Duration::from_millis(50)).await;
         for task in background {
             task.abort();
         }

@@ -11,6 +11,8 @@ use std::time::Instant;
 
 use super::error::ApiError;
 use super::signed::Signed;
+use crate::state::Shared;
+use axum::extract::State;
 
 fn attributes(info: Option<&str>) -> Result<Vec<&str>, ApiError> {
     let attrs: Vec<&str> = info
@@ -31,7 +33,10 @@ fn attributes(info: Option<&str>) -> Result<Vec<&str>, ApiError> {
     }
 }
 
-pub(super) async fn list(signed: Signed) -> Result<Json<ChannelsResponse>, ApiError> {
+pub(super) async fn list(
+    State(shared): State<Shared>,
+    signed: Signed,
+) -> Result<Json<ChannelsResponse>, ApiError> {
     super::limits::read_request(&signed.app)?;
     let prefix = signed.param("filter_by_prefix").unwrap_or("");
     let attrs = attributes(signed.param("info"))?;
@@ -43,10 +48,10 @@ pub(super) async fn list(signed: Signed) -> Result<Json<ChannelsResponse>, ApiEr
         ));
     }
     let subscription_count = attrs.contains(&"subscription_count");
-    let channels = signed
-        .app
-        .channels
-        .list(prefix)
+    let channels = shared
+        .cluster
+        .channels(&signed.app, prefix)
+        .await
         .into_iter()
         .map(|(name, counts)| {
             let attrs = ChannelAttributes {
@@ -66,6 +71,7 @@ fn channel_name(signed: &Signed, name: &str) -> Result<ChannelName, ApiError> {
 }
 
 pub(super) async fn show(
+    State(shared): State<Shared>,
     Path((_, name)): Path<(String, String)>,
     signed: Signed,
 ) -> Result<Json<ChannelAttributes>, ApiError> {
@@ -79,7 +85,12 @@ pub(super) async fn show(
             "user_count is only available for presence channels",
         ));
     }
-    let counts = signed.app.channels.counts(channel.as_str());
+    let counts = shared
+        .cluster
+        .counts(&signed.app, std::slice::from_ref(&channel))
+        .await
+        .pop()
+        .unwrap_or_default();
     let now = Instant::now();
     let cache = attrs
         .contains(&"cache")

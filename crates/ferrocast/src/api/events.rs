@@ -18,6 +18,8 @@ use super::error::ApiError;
 use super::signed::Signed;
 use crate::apps::App;
 use crate::channels::CachedEvent;
+use crate::state::Shared;
+use axum::extract::State;
 
 /// Event names the protocol uses for itself; the API may not publish them.
 const RESERVED_EVENT_PREFIXES: [&str; 2] = ["pusher:", "pusher_internal:"];
@@ -38,7 +40,10 @@ struct Event {
     info: Option<InfoWanted>,
 }
 
-pub(super) async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
+pub(super) async fn publish(
+    State(shared): State<Shared>,
+    signed: Signed,
+) -> Result<Json<Value>, ApiError> {
     let req: PublishRequest = signed.json()?;
     let channels = match (req.channels, req.channel) {
         (Some(list), _) => list,
@@ -59,14 +64,17 @@ pub(super) async fn publish(signed: Signed) -> Result<Json<Value>, ApiError> {
         req.info,
     )?;
     super::limits::backend_events(&signed.app, event.channels.len())?;
-    let info = send(&signed.app, &event);
+    let info = send(&shared, &signed.app, &event).await;
     Ok(Json(match info {
         Some(channels) => serde_json::to_value(ChannelsResponse { channels }).unwrap_or_default(),
         None => Value::Object(Default::default()),
     }))
 }
 
-pub(super) async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
+pub(super) async fn batch(
+    State(shared): State<Shared>,
+    signed: Signed,
+) -> Result<Json<Value>, ApiError> {
     let req: BatchRequest = signed.json()?;
     let max = signed.app.config.max_batch_size;
     if req.batch.len() > max {
@@ -90,7 +98,10 @@ pub(super) async fn batch(signed: Signed) -> Result<Json<Value>, ApiError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     super::limits::backend_events(&signed.app, events.iter().map(|e| e.channels.len()).sum())?;
-    let infos: Vec<_> = events.iter().map(|e| send(&signed.app, e)).collect();
+    let mut infos = Vec::with_capacity(events.len());
+    for e in &events {
+        infos.push(send(&shared, &signed.app, e).await);
+    }
     if infos.iter().all(Option::is_none) {
         return Ok(Json(Value::Object(Default::default())));
     }
@@ -189,8 +200,13 @@ fn parse_info(info: &str) -> Result<InfoWanted, ApiError> {
     Ok(wanted)
 }
 
-/// Publishes to every channel; returns the requested `info` per channel.
-fn send(app: &App, e: &Event) -> Option<BTreeMap<String, ChannelAttributes>> {
+/// Publishes to every channel on every node; returns the requested `info` per channel, with
+/// counts from the whole cluster.
+async fn send(
+    shared: &Shared,
+    app: &App,
+    e: &Event,
+) -> Option<BTreeMap<String, ChannelAttributes>> {
     let now = Instant::now();
     for channel in &e.channels {
         let frame: Bytes = ServerMessage::Event {
@@ -207,15 +223,18 @@ fn send(app: &App, e: &Event) -> Option<BTreeMap<String, ChannelAttributes>> {
             stored_at: now,
             ttl: Duration::from_secs(app.config.cache_ttl),
         });
-        app.channels.publish(channel, &frame, e.except, cache);
+        shared
+            .cluster
+            .publish(app, channel, &frame, e.except, cache);
     }
     app.metrics.api_events.increment(e.channels.len() as u64);
     let wanted = e.info?;
+    let counts = shared.cluster.counts(app, &e.channels).await;
     Some(
         e.channels
             .iter()
-            .map(|c| {
-                let counts = app.channels.counts(c.as_str());
+            .zip(counts)
+            .map(|(c, counts)| {
                 let attrs = ChannelAttributes {
                     // As Pusher does, user_count is left out for channels that are not presence.
                     user_count: (wanted.user_count && c.kind() == ChannelKind::Presence)

@@ -13,7 +13,10 @@ pub(super) async fn health() -> Json<Value> {
 }
 
 pub(super) async fn ready(State(shared): State<Shared>) -> (StatusCode, Json<Value>) {
-    if shared.shutdown.is_draining() {
+    if !shared.cluster.is_connected() {
+        let body = json!({"ready": false, "reason": "cluster adapter not connected"});
+        (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+    } else if shared.shutdown.is_draining() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"ready": false, "reason": "draining"})),

@@ -1,32 +1,28 @@
 //! `POST /apps/{id}/users/{user_id}/terminate_connections`: closes every connection signed in
-//! as that user with 4009. Also served without the `/apps/{id}` prefix, because the Python SDK
+//! as that user with 4009, on every node of the cluster. Also served without the `/apps/{id}` prefix, because the Python SDK
 //! posts there.
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::Json;
-use ferrocast_protocol::ErrorCode;
 use serde_json::Value;
 
-use super::error::ApiError;
 use super::signed::Signed;
+use crate::state::Shared;
 
 pub(super) async fn terminate(
+    State(shared): State<Shared>,
     Path((_, user_id)): Path<(String, String)>,
     signed: Signed,
-) -> Result<Json<Value>, ApiError> {
-    terminate_user(&signed, &user_id)
+) -> Json<Value> {
+    shared.cluster.terminate(&signed.app, &user_id);
+    Json(Value::Object(Default::default()))
 }
 
 pub(super) async fn terminate_unprefixed(
+    State(shared): State<Shared>,
     Path(user_id): Path<String>,
     signed: Signed,
-) -> Result<Json<Value>, ApiError> {
-    terminate_user(&signed, &user_id)
-}
-
-fn terminate_user(signed: &Signed, user_id: &str) -> Result<Json<Value>, ApiError> {
-    for socket in signed.app.users.sockets_of(user_id) {
-        socket.close(ErrorCode::Unauthorized, "Connection terminated by the app");
-    }
-    Ok(Json(Value::Object(Default::default())))
+) -> Json<Value> {
+    shared.cluster.terminate(&signed.app, &user_id);
+    Json(Value::Object(Default::default()))
 }

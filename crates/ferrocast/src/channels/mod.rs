@@ -1,8 +1,9 @@
-//! The channels of one app on this node: who is subscribed, presence members, and the last
-//! event of cache channels. Sharded by channel name; a shard's lock is held for the few
-//! microseconds of a map update or a fan-out loop of `try_send`s, never across an `.await`.
-//! Frames a new subscriber must see in order (subscription_succeeded, then the cached event)
-//! are queued while the shard is locked, so no publish can slip between them.
+//! The channels of one app on this node: who is subscribed here, the presence members of the
+//! whole cluster (local sockets plus what other nodes report), and the last event of cache
+//! channels. Sharded by channel name; a shard's lock is held for the few microseconds of a map
+//! update or a fan-out loop of `try_send`s, never across an `.await`. Frames a new subscriber
+//! must see in order (subscription_succeeded, then the cached event) are queued while the shard
+//! is locked, so no publish can slip between them.
 //!
 //! Lock order: a shard lock is never held while taking another shard's or the users' lock.
 
@@ -16,7 +17,7 @@ use bytes::Bytes;
 use ferrocast_protocol::{ChannelName, ServerMessage, SocketId};
 use presence::{Change, Members};
 use serde_json::value::RawValue;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
@@ -44,6 +45,38 @@ struct Channel {
     members: Members,
 }
 
+impl Channel {
+    fn is_unused(&self) -> bool {
+        self.subscribers.is_empty() && self.members.is_empty()
+    }
+
+    /// Tells this node's subscribers that a member joined or left, except `except`.
+    fn announce(
+        &self,
+        channel: &str,
+        user_id: &str,
+        joined: Option<Option<&RawValue>>,
+        except: Option<SocketId>,
+    ) {
+        let frame = match joined {
+            Some(user_info) => ServerMessage::MemberAdded {
+                channel,
+                user_id,
+                user_info,
+            }
+            .encode(),
+            None => ServerMessage::MemberRemoved { channel, user_id }.encode(),
+        };
+        for s in self
+            .subscribers
+            .values()
+            .filter(|s| Some(s.handle.socket_id) != except)
+        {
+            s.handle.send(frame.clone());
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct Shard {
     channels: HashMap<ChannelName, Channel>,
@@ -56,13 +89,28 @@ pub enum Refused {
     PresenceFull { max: usize },
 }
 
-/// What a subscription changed, for the caller's bookkeeping (and later, webhooks).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One presence member of one channel, as nodes exchange them: (channel, user, user_info).
+pub type PresenceEntry = (ChannelName, Arc<str>, Option<Arc<RawValue>>);
+
+/// What a subscription changed, for the caller's bookkeeping.
+#[derive(Debug, Clone)]
 pub struct Subscribed {
     /// The socket was already subscribed; only subscription_succeeded was sent again.
     pub again: bool,
-    /// The channel had no subscriber before.
+    /// The channel had no subscriber on this node before.
     pub occupied: bool,
+    /// The member's first socket on this node: the other nodes must hear of it.
+    pub local_join: Option<Member>,
+}
+
+/// What leaving a channel changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unsubscribed {
+    NotSubscribed,
+    /// Left; `local_leave` names a presence user whose last socket on this node this was.
+    Left {
+        local_leave: Option<Arc<str>>,
+    },
 }
 
 /// Subscriber and member counts of one channel.
@@ -72,7 +120,7 @@ pub struct Counts {
     pub users: usize,
 }
 
-/// Totals over an app's channels.
+/// Totals over an app's channels on this node.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
     pub channels: usize,
@@ -126,27 +174,27 @@ impl Registry {
         let ch = shard.channels.entry(channel.clone()).or_default();
         let occupied = ch.subscribers.is_empty();
         let again = ch.subscribers.contains_key(&handle.socket_id);
+        let mut local_join = None;
         if !again {
             if let Some(m) = &member {
-                if !ch.members.contains(&m.user_id)
-                    && max_members > 0
-                    && ch.members.len() >= max_members
-                {
-                    if ch.subscribers.is_empty() {
+                let full = max_members > 0 && ch.members.len() >= max_members;
+                if full && !ch.members.contains(&m.user_id) {
+                    if ch.is_unused() {
                         shard.channels.remove(channel);
                     }
                     return Err(Refused::PresenceFull { max: max_members });
                 }
-                if ch.members.join(&m.user_id, m.user_info.clone()) == Change::Changed {
-                    let added = ServerMessage::MemberAdded {
-                        channel: channel.as_str(),
-                        user_id: &m.user_id,
-                        user_info: m.user_info.as_deref(),
-                    }
-                    .encode();
-                    for s in ch.subscribers.values() {
-                        s.handle.send(added.clone());
-                    }
+                let t = ch.members.join(&m.user_id, m.user_info.clone());
+                if t.member == Change::Changed {
+                    ch.announce(
+                        channel.as_str(),
+                        &m.user_id,
+                        Some(m.user_info.as_deref()),
+                        None,
+                    );
+                }
+                if t.local == Change::Changed {
+                    local_join = Some(m.clone());
                 }
             }
             let user_id = member.map(|m| m.user_id);
@@ -163,13 +211,11 @@ impl Registry {
             .get(&handle.socket_id)
             .is_some_and(|s| s.user_id.is_some());
         let snapshot = is_presence.then(|| ch.members.snapshot());
-        handle.send(
-            ServerMessage::SubscriptionSucceeded {
-                channel: channel.as_str(),
-                presence: snapshot.as_ref(),
-            }
-            .encode(),
-        );
+        let succeeded = ServerMessage::SubscriptionSucceeded {
+            channel: channel.as_str(),
+            presence: snapshot.as_ref(),
+        };
+        handle.send(succeeded.encode());
         if channel.is_cache() {
             match shard.cache.get(channel).filter(|c| c.is_fresh(now)) {
                 Some(c) => handle.send(c.frame.clone()),
@@ -184,35 +230,111 @@ impl Registry {
         Ok(Subscribed {
             again,
             occupied: occupied && !again,
+            local_join,
         })
     }
 
     /// Removes one socket from a channel; tells the others when a presence member left.
-    /// Returns whether the socket was subscribed.
-    pub fn unsubscribe(&self, channel: &ChannelName, socket_id: SocketId) -> bool {
+    pub fn unsubscribe(&self, channel: &ChannelName, socket_id: SocketId) -> Unsubscribed {
         let mut shard = self.shard(channel.as_str());
         let Some(ch) = shard.channels.get_mut(channel) else {
-            return false;
+            return Unsubscribed::NotSubscribed;
         };
         let Some(sub) = ch.subscribers.remove(&socket_id) else {
-            return false;
+            return Unsubscribed::NotSubscribed;
         };
+        let mut local_leave = None;
         if let Some(user_id) = sub.user_id {
-            if ch.members.leave(&user_id) == Change::Changed {
-                let removed = ServerMessage::MemberRemoved {
-                    channel: channel.as_str(),
-                    user_id: &user_id,
-                }
-                .encode();
-                for s in ch.subscribers.values() {
-                    s.handle.send(removed.clone());
-                }
+            let t = ch.members.leave(&user_id);
+            if t.member == Change::Changed {
+                ch.announce(channel.as_str(), &user_id, None, None);
+            }
+            if t.local == Change::Changed {
+                local_leave = Some(user_id);
             }
         }
-        if ch.subscribers.is_empty() {
+        if ch.is_unused() {
             shard.channels.remove(channel);
         }
-        true
+        Unsubscribed::Left { local_leave }
+    }
+
+    /// Another node reports `user_id` present in `channel`.
+    pub fn remote_join(
+        &self,
+        channel: &ChannelName,
+        user_id: &Arc<str>,
+        node: u64,
+        info: Option<Arc<RawValue>>,
+    ) {
+        let mut shard = self.shard(channel.as_str());
+        let ch = shard.channels.entry(channel.clone()).or_default();
+        let shown = info.clone();
+        if ch.members.join_remote(user_id, node, info) == Change::Changed {
+            ch.announce(channel.as_str(), user_id, Some(shown.as_deref()), None);
+        }
+    }
+
+    /// Another node reports `user_id` gone from `channel`.
+    pub fn remote_leave(&self, channel: &ChannelName, user_id: &str, node: u64) {
+        let mut shard = self.shard(channel.as_str());
+        let Some(ch) = shard.channels.get_mut(channel) else {
+            return;
+        };
+        if ch.members.leave_remote(user_id, node) == Change::Changed {
+            ch.announce(channel.as_str(), user_id, None, None);
+        }
+        if ch.is_unused() {
+            shard.channels.remove(channel);
+        }
+    }
+
+    /// Makes node `node`'s members exactly `present` (channel, user, info): what a node reports
+    /// after (re)joining the bus. Members it no longer has leave, new ones join.
+    pub fn sync_node(&self, node: u64, present: &[PresenceEntry]) {
+        let keep: HashSet<(&str, &str)> =
+            present.iter().map(|(c, u, _)| (c.as_str(), &**u)).collect();
+        for mut shard in self.all_shards() {
+            let mut emptied = Vec::new();
+            for (name, ch) in shard.channels.iter_mut() {
+                for user in ch.members.users_on(node) {
+                    if !keep.contains(&(name.as_str(), &*user))
+                        && ch.members.leave_remote(&user, node) == Change::Changed
+                    {
+                        ch.announce(name.as_str(), &user, None, None);
+                    }
+                }
+                if ch.is_unused() {
+                    emptied.push(name.clone());
+                }
+            }
+            for name in emptied {
+                shard.channels.remove(&name);
+            }
+        }
+        for (channel, user, info) in present {
+            self.remote_join(channel, user, node, info.clone());
+        }
+    }
+
+    /// Forgets every member node `node` reported (the node left or died).
+    pub fn forget_node(&self, node: u64) {
+        self.sync_node(node, &[]);
+    }
+
+    /// Presence members with a socket on this node: (channel, user, info), for other nodes.
+    pub fn local_members(&self) -> Vec<PresenceEntry> {
+        let mut out = Vec::new();
+        for shard in self.all_shards() {
+            for (name, ch) in &shard.channels {
+                out.extend(
+                    ch.members
+                        .local_members()
+                        .map(|(u, i)| (name.clone(), u.clone(), i.cloned())),
+                );
+            }
+        }
+        out
     }
 
     /// Hands the same encoded frame to every subscriber but `except`; on cache channels also
@@ -239,6 +361,7 @@ impl Registry {
             .count()
     }
 
+    /// This node's subscriptions of a channel, and the cluster's presence members.
     pub fn counts(&self, channel: &str) -> Counts {
         let shard = self.shard(channel);
         shard
@@ -251,19 +374,17 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    /// Occupied channels whose name starts with `prefix`, with their counts.
+    /// Channels with a subscriber on this node whose name starts with `prefix`.
     pub fn list(&self, prefix: &str) -> Vec<(ChannelName, Counts)> {
         let mut out = Vec::new();
         for shard in self.all_shards() {
             for (name, ch) in &shard.channels {
-                if name.as_str().starts_with(prefix) {
-                    out.push((
-                        name.clone(),
-                        Counts {
-                            subscriptions: ch.subscribers.len(),
-                            users: ch.members.len(),
-                        },
-                    ));
+                if !ch.subscribers.is_empty() && name.as_str().starts_with(prefix) {
+                    let counts = Counts {
+                        subscriptions: ch.subscribers.len(),
+                        users: ch.members.len(),
+                    };
+                    out.push((name.clone(), counts));
                 }
             }
         }
@@ -271,7 +392,7 @@ impl Registry {
         out
     }
 
-    /// The user ids of a presence channel's members.
+    /// The user ids of a presence channel's members (cluster-wide).
     pub fn member_ids(&self, channel: &str) -> Vec<String> {
         let shard = self.shard(channel);
         let mut ids: Vec<String> = shard
@@ -296,8 +417,12 @@ impl Registry {
     pub fn stats(&self) -> Stats {
         let mut st = Stats::default();
         for shard in self.all_shards() {
-            st.channels += shard.channels.len();
-            for ch in shard.channels.values() {
+            for ch in shard
+                .channels
+                .values()
+                .filter(|ch| !ch.subscribers.is_empty())
+            {
+                st.channels += 1;
                 st.subscriptions += ch.subscribers.len();
                 st.presence_members += ch.members.len();
             }

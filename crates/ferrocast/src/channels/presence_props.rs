@@ -111,7 +111,7 @@ proptest! {
                     if before == 0 {
                         model.first_info.insert(user, n);
                     }
-                    let change = m.join(&ids[user], info(n));
+                    let change = m.join(&ids[user], info(n)).member;
                     prop_assert_eq!(
                         change == Change::Changed, before == 0,
                         "join of {} with {} sockets before", USERS[user], before
@@ -127,7 +127,7 @@ proptest! {
                     if before == 1 {
                         model.first_info.remove(&user);
                     }
-                    let change = m.leave(USERS[user]);
+                    let change = m.leave(USERS[user]).member;
                     prop_assert_eq!(
                         change == Change::Changed, before == 1,
                         "leave of {} with {} sockets before", USERS[user], before
@@ -137,7 +137,7 @@ proptest! {
                     if model.sockets.get(&user).copied().unwrap_or(0) > 0 {
                         continue;
                     }
-                    prop_assert_eq!(m.leave(USERS[user]), Change::Unchanged);
+                    prop_assert_eq!(m.leave(USERS[user]).member, Change::Unchanged);
                 }
             }
             check(&m, &model)?;

@@ -68,9 +68,17 @@ fn presence_announces_users_once_and_to_others_only() {
             users: 2
         }
     );
-    assert!(reg.unsubscribe(&ch, b1.socket_id));
+    assert_eq!(
+        reg.unsubscribe(&ch, b1.socket_id),
+        Unsubscribed::Left { local_leave: None }
+    );
     assert!(drain(&mut ao).is_empty(), "b still has a socket");
-    assert!(reg.unsubscribe(&ch, b2.socket_id));
+    assert_eq!(
+        reg.unsubscribe(&ch, b2.socket_id),
+        Unsubscribed::Left {
+            local_leave: Some(Arc::from("b"))
+        }
+    );
     assert_eq!(drain(&mut ao)[0]["event"], "pusher_internal:member_removed");
     assert!(drain(&mut b1o).is_empty() && drain(&mut b2o).is_empty());
 }
@@ -87,8 +95,8 @@ fn presence_member_limit_refuses_new_users_only() {
     reg.subscribe(&ch, &a2, member("a"), 1, now)
         .expect("same user is not a new member");
     assert_eq!(
-        reg.subscribe(&ch, &b, member("b"), 1, now),
-        Err(Refused::PresenceFull { max: 1 })
+        reg.subscribe(&ch, &b, member("b"), 1, now).err(),
+        Some(Refused::PresenceFull { max: 1 })
     );
 }
 
@@ -142,4 +150,61 @@ fn cache_channels_replay_the_last_fresh_event() {
     let (c, mut co) = conn(3);
     reg.subscribe(&ch, &c, None, 0, later).expect("c");
     assert_eq!(drain(&mut co)[1]["event"], "pusher:cache_miss");
+}
+
+#[test]
+fn remote_members_are_announced_once_and_forgotten_with_their_node() {
+    let reg = Registry::default();
+    let ch = name("presence-room");
+    let now = Instant::now();
+    let (a, mut ao) = conn(1);
+    let sub = reg.subscribe(&ch, &a, member("a"), 100, now).expect("a");
+    assert_eq!(
+        sub.local_join.map(|m| m.user_id),
+        Some(Arc::from("a")),
+        "first local socket of a"
+    );
+    drain(&mut ao);
+    let bob: Arc<str> = Arc::from("bob");
+    reg.remote_join(&ch, &bob, 7, None);
+    reg.remote_join(&ch, &bob, 8, None);
+    let got = drain(&mut ao);
+    assert_eq!(got.len(), 1, "bob on two nodes is one member");
+    assert_eq!(got[0]["event"], "pusher_internal:member_added");
+    assert_eq!(reg.member_ids("presence-room"), ["a", "bob"]);
+    assert_eq!(
+        reg.counts("presence-room"),
+        Counts {
+            subscriptions: 1,
+            users: 2
+        }
+    );
+    reg.forget_node(7);
+    assert!(drain(&mut ao).is_empty(), "node 8 still has bob");
+    // Node 8 resyncs without bob: he leaves.
+    reg.sync_node(8, &[]);
+    assert_eq!(drain(&mut ao)[0]["event"], "pusher_internal:member_removed");
+    assert_eq!(reg.member_ids("presence-room"), ["a"]);
+    let carol: Arc<str> = Arc::from("carol");
+    reg.sync_node(9, &[(ch.clone(), carol.clone(), None)]);
+    assert_eq!(drain(&mut ao)[0]["event"], "pusher_internal:member_added");
+    assert_eq!(reg.local_members().len(), 1, "only a is local");
+}
+
+#[test]
+fn channels_with_only_remote_members_are_not_listed_as_occupied_here() {
+    let reg = Registry::default();
+    let ch = name("presence-far");
+    reg.remote_join(&ch, &Arc::from("x"), 7, None);
+    assert!(reg.list("").is_empty());
+    assert_eq!(reg.stats(), Stats::default());
+    assert_eq!(
+        reg.counts("presence-far"),
+        Counts {
+            subscriptions: 0,
+            users: 1
+        }
+    );
+    reg.remote_leave(&ch, "x", 7);
+    assert_eq!(reg.counts("presence-far"), Counts::default());
 }

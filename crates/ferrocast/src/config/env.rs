@@ -11,9 +11,13 @@ pub const APP_KEY: &str = "FERROCAST_APP_KEY";
 pub const APP_SECRET: &str = "FERROCAST_APP_SECRET";
 pub const LOG: &str = "FERROCAST_LOG";
 pub const LOG_FORMAT: &str = "FERROCAST_LOG_FORMAT";
+pub const ADAPTER: &str = "FERROCAST_ADAPTER";
+pub const REDIS_URL: &str = "FERROCAST_REDIS_URL";
+pub const NATS_URL: &str = "FERROCAST_NATS_URL";
+pub const PREFIX: &str = "FERROCAST_PREFIX";
 
 /// Every variable this module reads, for the docs check.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 13] = [
     HOST,
     PORT,
     METRICS_PORT,
@@ -23,6 +27,10 @@ pub const ALL: [&str; 9] = [
     APP_SECRET,
     LOG,
     LOG_FORMAT,
+    ADAPTER,
+    REDIS_URL,
+    NATS_URL,
+    PREFIX,
 ];
 
 /// Applies the variables of `env` that this table knows; others are ignored.
@@ -49,6 +57,19 @@ pub(super) fn apply(
                     other => return Err(bad(format!("expected text or json, got {other:?}"))),
                 }
             }
+            ADAPTER => {
+                cfg.cluster.adapter = match value.as_str() {
+                    "local" => super::AdapterKind::Local,
+                    "redis" => super::AdapterKind::Redis,
+                    "nats" => super::AdapterKind::Nats,
+                    other => {
+                        return Err(bad(format!("expected local, redis or nats, got {other:?}")))
+                    }
+                }
+            }
+            REDIS_URL => cfg.cluster.redis_url = value,
+            NATS_URL => cfg.cluster.nats_url = value,
+            PREFIX => cfg.cluster.prefix = value,
             APP_ID | APP_KEY | APP_SECRET => {
                 if cfg.apps.is_empty() {
                     cfg.apps.push(Default::default());

@@ -63,8 +63,54 @@ pub struct Config {
     pub cors_allowed_origins: Vec<String>,
     /// Serve wss:// and https:// with this certificate and key.
     pub tls: Option<TlsConfig>,
+    /// How nodes find each other: the adapter and its settings.
+    pub cluster: ClusterConfig,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
+}
+
+/// Which bus connects the nodes of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AdapterKind {
+    /// One node, no bus.
+    #[default]
+    Local,
+    Redis,
+    Nats,
+}
+
+/// Clustering: the adapter, its connection and the liveness timings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    pub adapter: AdapterKind,
+    /// `redis://[user:password@]host:port[/db]`.
+    pub redis_url: String,
+    /// `nats://[user:password@]host:port`.
+    pub nats_url: String,
+    /// Prefix of every bus topic, so several clusters can share a broker.
+    pub prefix: String,
+    /// Milliseconds between heartbeats.
+    pub heartbeat_ms: u64,
+    /// A node silent this long is dead: its presence members are removed.
+    pub node_timeout_ms: u64,
+    /// How long a cluster-wide query waits for the other nodes' answers.
+    pub request_timeout_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            adapter: AdapterKind::Local,
+            redis_url: "redis://127.0.0.1:6379".into(),
+            nats_url: "nats://127.0.0.1:4222".into(),
+            prefix: "ferrocast".into(),
+            heartbeat_ms: 1000,
+            node_timeout_ms: 5000,
+            request_timeout_ms: 1000,
+        }
+    }
 }
 
 /// PEM files of the main listener's certificate chain and private key. Both are reloaded on
@@ -97,6 +143,7 @@ impl Default for Config {
             max_concurrent_handshakes: 1024,
             cors_allowed_origins: vec!["*".into()],
             tls: None,
+            cluster: ClusterConfig::default(),
             log: "info".into(),
             log_format: LogFormat::Text,
             apps: vec![AppConfig::default()],
@@ -192,6 +239,12 @@ impl Config {
         }
         if self.pong_timeout == 0 {
             return Err(invalid("pong_timeout".into(), "must be at least 1 second"));
+        }
+        if self.cluster.node_timeout_ms <= self.cluster.heartbeat_ms {
+            return Err(invalid(
+                "cluster.node_timeout_ms".into(),
+                "must be longer than cluster.heartbeat_ms",
+            ));
         }
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));

@@ -101,6 +101,13 @@ fn every_option_and_variable_is_documented() {
             "docs/configuration.md lacks app key {key}"
         );
     }
+    let cluster = toml::Value::try_from(ClusterConfig::default()).expect("toml");
+    for key in cluster.as_table().expect("table").keys() {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks cluster key {key}"
+        );
+    }
     for var in env::ALL {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
     }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::apps::App;
-use crate::channels::{Member, Refused};
+use crate::channels::{Member, Refused, Unsubscribed};
+use crate::cluster::Cluster;
 use crate::outbox::SessionHandle;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
@@ -57,6 +58,7 @@ struct UserData {
 pub(super) struct Connection {
     pub socket_id: SocketId,
     app: Arc<App>,
+    cluster: Arc<Cluster>,
     handle: SessionHandle,
     /// Subscribed channels, with the presence user id where there is one.
     subscriptions: HashMap<ChannelName, Option<Arc<str>>>,
@@ -65,11 +67,12 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(app: Arc<App>, handle: SessionHandle) -> Self {
+    pub(super) fn new(app: Arc<App>, cluster: Arc<Cluster>, handle: SessionHandle) -> Self {
         let client_events = crate::apps::per_second(app.config.max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
+            cluster,
             handle,
             subscriptions: HashMap::new(),
             user: None,
@@ -168,7 +171,10 @@ impl Connection {
             .channels
             .subscribe(&channel, &self.handle, member, max_members, now)
         {
-            Ok(_) => {
+            Ok(sub) => {
+                if let Some(member) = &sub.local_join {
+                    self.cluster.joined(&self.app, &channel, member);
+                }
                 self.subscriptions.insert(channel, user_id);
             }
             Err(Refused::PresenceFull { max }) => {
@@ -246,7 +252,17 @@ impl Connection {
 
     fn unsubscribe(&mut self, channel: &str) {
         if let Some((name, _)) = self.subscriptions.remove_entry(channel) {
-            self.app.channels.unsubscribe(&name, self.socket_id);
+            self.leave(&name);
+        }
+    }
+
+    /// Leaves one channel here; tells the other nodes when a presence user left this node.
+    fn leave(&self, channel: &ChannelName) {
+        if let Unsubscribed::Left {
+            local_leave: Some(user),
+        } = self.app.channels.unsubscribe(channel, self.socket_id)
+        {
+            self.cluster.left(&self.app, channel, &user);
         }
     }
 
@@ -332,17 +348,16 @@ impl Connection {
             user_id: user_id.as_deref(),
         }
         .encode();
-        self.app
-            .channels
-            .publish(name, &frame, Some(self.socket_id), None);
+        self.cluster
+            .publish(&self.app, name, &frame, Some(self.socket_id), None);
         self.app.metrics.client_events.increment(1);
         Ok(())
     }
 
     /// Leaves every channel and signs out; run once when the connection ends.
     pub(super) fn cleanup(&mut self) {
-        for (channel, _) in self.subscriptions.drain() {
-            self.app.channels.unsubscribe(&channel, self.socket_id);
+        for (channel, _) in std::mem::take(&mut self.subscriptions) {
+            self.leave(&channel);
         }
         if let Some(u) = self.user.take() {
             self.app.users.signout(&u.id, self.socket_id, &u.watchlist);

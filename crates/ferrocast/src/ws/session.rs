@@ -29,7 +29,7 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
     let metrics = app.metrics.clone();
     metrics.connections_opened.increment(1);
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
-    let mut conn = Connection::new(app.clone(), handle.clone());
+    let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
     tracing::debug!(app = %app.config.id, %socket_id, "connected");
     handle.send(
         ServerMessage::ConnectionEstablished {

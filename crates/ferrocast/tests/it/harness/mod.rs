@@ -2,6 +2,7 @@
 //! wait has a deadline, and an HTTP API client that signs like the official SDKs.
 
 mod api;
+pub mod cluster;
 mod ws;
 
 pub use api::{assert_error, http_get, now, sign_exact, ApiClient};
@@ -122,5 +123,22 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
             "timed out waiting until {what}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Polls the async check `f` until it returns true, within a longer deadline (cluster work
+/// crosses a broker and waits for heartbeats).
+pub async fn eventually_async<F, Fut>(what: &str, mut f: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !f().await {
+        assert!(
+            tokio::time::Instant::now() < end,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

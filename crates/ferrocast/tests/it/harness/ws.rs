@@ -120,6 +120,20 @@ impl WsClient {
         }
     }
 
+    /// Skips other events until `name` arrives, within `within`.
+    pub async fn wait_for_within(&mut self, name: &str, within: Duration) -> Value {
+        let end = tokio::time::Instant::now() + within;
+        loop {
+            let left = end.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Frame::Event(v)) if v["event"] == name => return v,
+                Some(Frame::Event(_)) => continue,
+                Some(Frame::Close(c)) => panic!("closed ({c:?}) while waiting for {name}"),
+                None => panic!("no {name} within {within:?}"),
+            }
+        }
+    }
+
     /// Skips other events until `name` arrives.
     pub async fn wait_for(&mut self, name: &str) -> Value {
         loop {
