@@ -52,9 +52,10 @@ pub fn token(key: &str, secret: &str, msg: &str) -> String {
     format!("{key}:{}", sign(secret, msg))
 }
 
-/// Checks an auth token `key:hex` against the app's key and secret, in constant time.
+/// Checks an auth token `key:hex` against the app's key and secret, in constant time. The
+/// split is at the last `:` (the hex signature has none), so a key may itself hold a `:`.
 pub fn verify_token(key: &str, secret: &str, token: &str, msg: &str) -> bool {
-    let Some((given_key, sig)) = token.split_once(':') else {
+    let Some((given_key, sig)) = token.rsplit_once(':') else {
         return false;
     };
     let key_ok: bool = given_key.as_bytes().ct_eq(key.as_bytes()).into();
@@ -71,14 +72,24 @@ pub fn body_md5(body: &[u8]) -> String {
 /// The canonical query of an API request: keys lower-cased, `auth_signature` left out, sorted by
 /// key, joined as `k=v` with `&`, values not escaped.
 pub fn canonical_query<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let joined: Vec<String> = canonical_pairs(params)
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    joined.join("&")
+}
+
+/// The signed parameters in canonical order: keys lower-cased, `auth_signature` left out.
+fn canonical_pairs<'a>(
+    params: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<(String, &'a str)> {
     let mut pairs: Vec<(String, &str)> = params
         .into_iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v))
         .filter(|(k, _)| k != SIGNATURE_PARAM)
         .collect();
     pairs.sort();
-    let joined: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    joined.join("&")
+    pairs
 }
 
 /// `METHOD\nPATH\nQUERY`, the string an API request's signature covers.
@@ -86,8 +97,12 @@ pub fn api_string_to_sign(method: &str, path: &str, canonical_query: &str) -> St
     format!("{}\n{path}\n{canonical_query}", method.to_ascii_uppercase())
 }
 
-/// Signs an API request as the official SDKs do and returns its full query string (unescaped
-/// values, as the SDKs send them). For the CLI, tests and benchmarks.
+/// Signs an API request as the official SDKs do and returns its full query string, ready to
+/// send: the signature covers the unescaped canonical query, and the query sent is the same
+/// parameters form-urlencoded, so a server that decodes the query (as Ferrocast does) sees
+/// exactly what was signed, whatever `extra` holds (`&`, `=`, `+`, `%`, spaces, non-ASCII).
+/// Parameters made only of `A-Za-z0-9*-._` are sent as they are. For the CLI, tests and
+/// benchmarks.
 pub fn signed_query(
     key: &str,
     secret: &str,
@@ -108,9 +123,16 @@ pub fn signed_query(
         params.push(("body_md5", &md5));
     }
     params.extend_from_slice(extra);
-    let query = canonical_query(params.iter().copied());
-    let sig = sign(secret, &api_string_to_sign(method, path, &query));
-    format!("{query}&{SIGNATURE_PARAM}={sig}")
+    let pairs = canonical_pairs(params.iter().copied());
+    let canonical: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let sig = sign(
+        secret,
+        &api_string_to_sign(method, path, &canonical.join("&")),
+    );
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs.iter().map(|(k, v)| (k.as_str(), *v)))
+        .append_pair(SIGNATURE_PARAM, &sig)
+        .finish()
 }
 
 #[cfg(test)]
@@ -173,5 +195,61 @@ mod tests {
             ("name", "a b"),
         ]);
         assert_eq!(q, "a=1&b=2&name=a b");
+    }
+
+    /// Found by the `api_signature` fuzz target (fuzz/regressions/api_signature/
+    /// verify-token-key-with-colon): `token` for a key holding `:` did not verify, because the
+    /// token was split at its first `:`.
+    #[test]
+    fn a_key_holding_a_colon_verifies_its_own_tokens() {
+        for key in [":", "a:b", "a:b:c", "key:"] {
+            let t = token(key, SECRET, "1.1:private-x");
+            assert!(verify_token(key, SECRET, &t, "1.1:private-x"), "{key:?}");
+        }
+        let t = token("a:b", SECRET, "m");
+        assert!(!verify_token("a", SECRET, &t, "m"));
+        assert!(!verify_token("b", SECRET, &t, "m"));
+        assert!(!verify_token("a:b", SECRET, &t.replace("a:b:", "a:"), "m"));
+    }
+
+    /// Found by the `api_signature` fuzz target (fuzz/regressions/api_signature/
+    /// signed-query-unescaped-key): `signed_query` sent keys and values unescaped, so a server
+    /// decoding the query (`+` as space, `%XX`, `&` and `=` as separators) saw other parameters
+    /// than were signed and refused the signature.
+    #[test]
+    fn signed_query_sends_exactly_what_it_signs() {
+        let extra = [
+            ("+", ""),
+            ("filter_by_prefix", "a+b c&d=e%2B"),
+            ("info", "user_count,subscription_count"),
+            ("name", "h\u{e9}llo #1"),
+        ];
+        let q = signed_query(
+            KEY,
+            SECRET,
+            "GET",
+            "/apps/3/channels",
+            b"",
+            1353088179,
+            &extra,
+        );
+        let sent: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let get = |name: &str| {
+            sent.iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        for (k, v) in extra {
+            assert_eq!(get(k), Some(v), "{k:?} in {q}");
+        }
+        let canonical = canonical_query(sent.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let sig = get(SIGNATURE_PARAM).expect("signature");
+        assert!(verify(
+            SECRET,
+            &api_string_to_sign("GET", "/apps/3/channels", &canonical),
+            sig
+        ));
     }
 }
