@@ -106,4 +106,7 @@ pub struct UsersResponse {
 pub struct ErrorBody {
     pub error: String,
     pub code: String,
+    /// The request field at fault, for validation errors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
 }

@@ -9,7 +9,7 @@
 //! - `channels` — each app's channel registry: subscriptions, presence, cache, fan-out;
 //!   `channels/users.rs` for signed-in users and watchlists.
 //! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
-//! - `apps` — apps and their live state, behind the `AppStore` trait.
+//! - `apps` — apps and their live state, loaded from an `AppStore` (config file, SQL).
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
 //!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
@@ -25,6 +25,7 @@ pub mod api;
 pub mod apps;
 pub mod channels;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod listener;

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::adapter::{Adapter, LocalAdapter, NatsAdapter, RedisAdapter};
-use crate::apps::{AppStore, StaticApps};
+use crate::apps::{AppStore, Apps, ConfigStore, StoreError};
 use crate::config::{AdapterKind, ClusterConfig, Config};
 use crate::listener::{self, ConnectionLimits, Inflight};
 use crate::metrics::Metrics;
@@ -33,6 +33,27 @@ pub enum StartError {
     Tls(#[from] TlsError),
     #[error("invalid cluster.redis_url: {0}")]
     RedisUrl(String),
+    #[error(transparent)]
+    AppStore(#[from] StoreError),
+}
+
+/// The app store the configuration names. Apps declared in the configuration are created in a
+/// database store when it has no app with their id (afterwards the store is the source of truth).
+async fn open_store(config: &Config) -> Result<Arc<dyn AppStore>, StartError> {
+    let store: Arc<dyn AppStore> = match config.app_store.as_str() {
+        "config" => Arc::new(ConfigStore::new(config.apps.clone())),
+        other => {
+            return Err(StoreError::Unavailable(format!("unknown app_store {other:?}")).into())
+        }
+    };
+    if store.name() != "config" {
+        for app in &config.apps {
+            if store.get(&app.id).await?.is_none() {
+                store.put(app).await?;
+            }
+        }
+    }
+    Ok(store)
 }
 
 /// The bus the configuration asks for.
@@ -74,10 +95,11 @@ impl Server {
         let listener = bind(&config.host, config.port).await?;
         let ops_listener = bind(&config.host, config.metrics_port).await?;
         let metrics = Arc::new(Metrics::default());
-        let apps: Arc<dyn AppStore> = Arc::new(StaticApps::new(&config.apps, &metrics));
+        let store = open_store(&config).await?;
+        let apps = Arc::new(Apps::new(store.list().await?, metrics.clone()));
         let adapter = adapter(&config.cluster)?;
         Ok(Self {
-            shared: Shared::new(config, apps, metrics, adapter),
+            shared: Shared::new(config, apps, store, metrics, adapter),
             listener,
             ops_listener,
             tls,
@@ -114,6 +136,7 @@ impl Server {
         } = self;
         let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
         background.extend(shared.cluster.start());
+        background.push(tokio::spawn(reload_apps(shared.clone())));
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
         }
@@ -176,6 +199,24 @@ async fn wait_until(deadline: Instant, done: impl Fn() -> bool) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Picks up app changes made to the store by other means than this cluster's admin API.
+async fn reload_apps(shared: Shared) {
+    if shared.store.name() == "config" {
+        return;
+    }
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(shared.config.apps_reload_ms.max(100)));
+    loop {
+        tick.tick().await;
+        match shared.store.list().await {
+            Ok(records) => {
+                shared.apps.apply(records);
+            }
+            Err(e) => tracing::warn!(error = %e, "apps reload failed; keeping the current apps"),
+        }
     }
 }
 

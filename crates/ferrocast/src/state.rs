@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::adapter::Adapter;
-use crate::apps::AppStore;
+use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -15,7 +15,9 @@ use crate::shutdown::Shutdown;
 #[derive(Clone)]
 pub struct Shared {
     pub config: Arc<Config>,
-    pub apps: Arc<dyn AppStore>,
+    pub apps: Arc<Apps>,
+    /// Where app records are kept; `apps` is loaded from it.
+    pub store: Arc<dyn AppStore>,
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
@@ -35,18 +37,26 @@ impl Shared {
     /// The node's shared state; its id (the first half of every socket id) is random.
     pub fn new(
         config: Config,
-        apps: Arc<dyn AppStore>,
+        apps: Arc<Apps>,
+        store: Arc<dyn AppStore>,
         metrics: Arc<Metrics>,
         adapter: Arc<dyn Adapter>,
     ) -> Self {
         let node = rand::random_range(1..1_000_000_000u64);
-        let cluster = Cluster::new(node, adapter, apps.clone(), config.cluster.clone());
+        let cluster = Cluster::new(
+            node,
+            adapter,
+            apps.clone(),
+            store.clone(),
+            config.cluster.clone(),
+        );
         Self {
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),
             config: Arc::new(config),
             apps,
+            store,
             cluster,
             metrics,
             shutdown: Shutdown::default(),
@@ -55,6 +65,14 @@ impl Shared {
                 next: AtomicU64::new(1),
             }),
         }
+    }
+
+    /// Reloads the apps from the store here, and asks every other node to do the same.
+    pub async fn reload_apps(&self) -> Result<(), StoreError> {
+        let applied = self.apps.apply(self.store.list().await?);
+        tracing::info!(?applied, "apps reloaded");
+        self.cluster.apps_changed();
+        Ok(())
     }
 
     pub fn next_socket_id(&self) -> SocketId {

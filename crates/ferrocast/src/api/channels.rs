@@ -66,7 +66,7 @@ pub(super) async fn list(
 }
 
 fn channel_name(signed: &Signed, name: &str) -> Result<ChannelName, ApiError> {
-    ChannelName::parse(name, signed.app.config.max_channel_name_length)
+    ChannelName::parse(name, signed.app.config().max_channel_name_length)
         .map_err(|e| ApiError::bad("invalid_channel", format!("Channel {name:?}: {e}")))
 }
 

@@ -42,6 +42,16 @@ pub enum ApiError {
     RateLimited(u32),
     #[error("Too many connections are being set up; retry shortly")]
     Busy,
+    #[error("Missing or wrong admin token")]
+    AdminUnauthorized,
+    #[error("Invalid {field}: {reason}")]
+    InvalidField { field: String, reason: String },
+    #[error("An app with this {field} already exists")]
+    Conflict { field: &'static str },
+    #[error("The app store is read-only (apps come from the configuration file)")]
+    ReadOnlyStore,
+    #[error("The app store is unavailable; retry later")]
+    StoreUnavailable,
 }
 
 impl ApiError {
@@ -64,7 +74,10 @@ impl ApiError {
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
             Self::InvalidJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge(_) | Self::RequestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
@@ -89,15 +102,26 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited(_) => "rate_limited",
             Self::Busy => "busy",
+            Self::AdminUnauthorized => "invalid_admin_token",
+            Self::InvalidField { .. } => "invalid_field",
+            Self::Conflict { .. } => "conflict",
+            Self::ReadOnlyStore => "read_only_store",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let field = match &self {
+            Self::InvalidField { field, .. } => Some(field.clone()),
+            Self::Conflict { field } => Some((*field).to_owned()),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.to_string(),
             code: self.code().to_owned(),
+            field,
         };
         let mut resp = (self.status(), Json(body)).into_response();
         if matches!(self, Self::RateLimited(_) | Self::Busy) {
@@ -134,6 +158,14 @@ mod tests {
             ApiError::MethodNotAllowed,
             ApiError::RateLimited(1),
             ApiError::Busy,
+            ApiError::AdminUnauthorized,
+            ApiError::InvalidField {
+                field: "x".into(),
+                reason: "y".into(),
+            },
+            ApiError::Conflict { field: "key" },
+            ApiError::ReadOnlyStore,
+            ApiError::StoreUnavailable,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

@@ -76,7 +76,7 @@ pub(super) async fn batch(
     signed: Signed,
 ) -> Result<Json<Value>, ApiError> {
     let req: BatchRequest = signed.json()?;
-    let max = signed.app.config.max_batch_size;
+    let max = signed.app.config().max_batch_size;
     if req.batch.len() > max {
         return Err(ApiError::bad(
             "batch_too_large",
@@ -126,7 +126,7 @@ fn check(
     socket_id: Option<String>,
     info: Option<String>,
 ) -> Result<Event, ApiError> {
-    let cfg = &app.config;
+    let cfg = app.config();
     validate_event_name(&name, cfg.max_event_name_length)
         .map_err(|e| ApiError::bad("invalid_event_name", e.to_string()))?;
     if RESERVED_EVENT_PREFIXES.iter().any(|p| name.starts_with(p)) {
@@ -221,7 +221,7 @@ async fn send(
             data: e.data.clone(),
             frame: frame.clone(),
             stored_at: now,
-            ttl: Duration::from_secs(app.config.cache_ttl),
+            ttl: Duration::from_secs(app.config().cache_ttl),
         });
         shared
             .cluster

@@ -2,6 +2,7 @@
 //! the metrics, CORS-enabled), the WebSocket route and the probes on the main port; metrics and
 //! usage on the operations port. Unknown paths get a JSON 404, wrong methods a JSON 405.
 
+mod admin;
 mod channels;
 pub mod error;
 mod events;
@@ -49,8 +50,23 @@ pub fn router(shared: Shared) -> Router {
             observe::track,
         ))
         .layer(cors(&shared.config.cors_allowed_origins));
+    let admin = Router::new()
+        .route("/admin/apps", get(admin::list).post(admin::create))
+        .route(
+            "/admin/apps/{id}",
+            get(admin::show).patch(admin::update).delete(admin::delete),
+        )
+        .route("/admin/apps/{id}/rotate-secret", post(admin::rotate_secret))
+        .route("/admin/apps/{id}/disable", post(admin::disable))
+        .route("/admin/apps/{id}/enable", post(admin::enable));
+    let admin = if shared.config.admin_token.is_some() {
+        admin
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/app/{key}", get(ws::upgrade))
+        .merge(admin)
         .route("/", get(health::health))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

@@ -27,7 +27,7 @@ pub(super) async fn track(State(shared): State<Shared>, req: Request, next: Next
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     let resp = next.run(req).await;
-    let app_label = app.as_ref().map_or("", |a| a.config.id.as_str());
+    let app_label = app.as_ref().map_or("", |a| a.id.as_str());
     shared
         .metrics
         .http_request(app_label, &endpoint, resp.status().as_u16());

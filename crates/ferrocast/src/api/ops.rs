@@ -30,7 +30,7 @@ pub(super) async fn usage(State(shared): State<Shared>) -> Json<Value> {
         .apps
         .all()
         .iter()
-        .map(|a| (a.config.id.clone(), json!({"connections": a.connections()})))
+        .map(|a| (a.id.clone(), json!({"connections": a.connections()})))
         .collect();
     let connections: usize = shared.apps.all().iter().map(|a| a.connections()).sum();
     Json(json!({

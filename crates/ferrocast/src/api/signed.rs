@@ -7,10 +7,9 @@ use bytes::Bytes;
 use ferrocast_protocol::signature;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::error::ApiError;
-use crate::apps::{App, AppStore};
+use crate::apps::{App, Apps};
 use crate::state::Shared;
 
 /// How far `auth_timestamp` may be from the server's clock.
@@ -63,16 +62,9 @@ impl FromRequest<Shared> for Signed {
             body: &body,
             path_app_id: path_app_id.as_deref(),
         };
-        let (app, params) = request.verify(shared.apps.as_ref(), unix_now())?;
+        let (app, params) = request.verify(shared.apps.as_ref(), crate::clock::unix_now())?;
         Ok(Self { app, params, body })
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// A verified request's app and its decoded query parameters.
@@ -89,7 +81,7 @@ pub struct RequestToVerify<'a> {
 
 impl RequestToVerify<'_> {
     /// Checks the request against the app its `auth_key` names, at unix time `now`.
-    pub fn verify(&self, apps: &dyn AppStore, now: u64) -> Result<Verified, ApiError> {
+    pub fn verify(&self, apps: &Apps, now: u64) -> Result<Verified, ApiError> {
         let params: Vec<(String, String)> = form_urlencoded::parse(self.query.as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
@@ -124,18 +116,20 @@ impl RequestToVerify<'_> {
             signature::canonical_query(params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let signed_path = |path: &str| {
             let to_sign = signature::api_string_to_sign(self.method, path, &query);
-            signature::verify(&app.config.secret, &to_sign, given_signature)
+            app.config().any_secret(now, |secret| {
+                signature::verify(secret, &to_sign, given_signature)
+            })
         };
         let decoded = percent_decode(self.path);
         if !signed_path(self.path) && (decoded == self.path || !signed_path(&decoded)) {
             return Err(ApiError::InvalidSignature);
         }
         if let Some(id) = self.path_app_id {
-            if id != app.config.id {
+            if id != app.id {
                 return Err(ApiError::AppNotFound(id.to_owned()));
             }
         }
-        if !app.config.enabled {
+        if !app.config().enabled {
             return Err(ApiError::AppDisabled);
         }
         Ok((app, params))

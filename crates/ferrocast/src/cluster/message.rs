@@ -56,6 +56,10 @@ pub(super) enum BusMessage<'a> {
         from: u64,
         connections: Vec<(String, usize)>,
     },
+    /// App records changed in the store: reload them.
+    AppsChanged {
+        from: u64,
+    },
     /// `from` is leaving the cluster on purpose.
     Bye {
         from: u64,
@@ -114,6 +118,7 @@ impl BusMessage<'_> {
             | Self::Hello { from }
             | Self::Heartbeat { from, .. }
             | Self::Bye { from }
+            | Self::AppsChanged { from }
             | Self::Terminate { from, .. }
             | Self::Request { from, .. }
             | Self::Response { from, .. } => *from,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::adapter::{Adapter, BusEvent, Topic, QUEUE};
-use crate::apps::{App, AppStore};
+use crate::apps::{App, AppStore, Apps};
 use crate::channels::{CachedEvent, Counts, Member};
 use crate::config::ClusterConfig;
 use message::{Answer, BusMessage, Query, SyncEntry};
@@ -42,7 +42,8 @@ struct Pending {
 pub struct Cluster {
     node: u64,
     adapter: Arc<dyn Adapter>,
-    apps: Arc<dyn AppStore>,
+    apps: Arc<Apps>,
+    store: Arc<dyn AppStore>,
     config: ClusterConfig,
     nodes: Mutex<Nodes>,
     pending: Mutex<HashMap<u64, Pending>>,
@@ -67,13 +68,15 @@ impl Cluster {
     pub fn new(
         node: u64,
         adapter: Arc<dyn Adapter>,
-        apps: Arc<dyn AppStore>,
+        apps: Arc<Apps>,
+        store: Arc<dyn AppStore>,
         config: ClusterConfig,
     ) -> Arc<Self> {
         Arc::new(Self {
             node,
             adapter,
             apps,
+            store,
             config,
             nodes: Mutex::default(),
             pending: Mutex::default(),
@@ -132,7 +135,7 @@ impl Cluster {
                     Topic::All,
                     &BusMessage::Publish {
                         from: self.node,
-                        app: app.config.id.clone(),
+                        app: app.id.clone(),
                         channel: channel.to_string(),
                         except: except.map(|s| s.to_string()),
                         frame: raw,
@@ -148,7 +151,7 @@ impl Cluster {
     pub fn joined(&self, app: &App, channel: &ChannelName, member: &Member) {
         let msg = BusMessage::Join {
             from: self.node,
-            app: app.config.id.clone(),
+            app: app.id.clone(),
             channel: channel.to_string(),
             user: member.user_id.to_string(),
             info: member.user_info.as_deref(),
@@ -160,7 +163,7 @@ impl Cluster {
     pub fn left(&self, app: &App, channel: &ChannelName, user: &str) {
         let msg = BusMessage::Leave {
             from: self.node,
-            app: app.config.id.clone(),
+            app: app.id.clone(),
             channel: channel.to_string(),
             user: user.to_owned(),
         };
@@ -172,7 +175,7 @@ impl Cluster {
         terminate_local(app, user);
         let msg = BusMessage::Terminate {
             from: self.node,
-            app: app.config.id.clone(),
+            app: app.id.clone(),
             user: user.to_owned(),
         };
         self.send(Topic::All, &msg);
@@ -186,7 +189,7 @@ impl Cluster {
             .map(|c| app.channels.counts(c.as_str()))
             .collect();
         let query = Query::Counts {
-            app: app.config.id.clone(),
+            app: app.id.clone(),
             channels: channels.iter().map(|c| c.to_string()).collect(),
         };
         for answer in self.ask(query).await {
@@ -208,7 +211,7 @@ impl Cluster {
             .map(|(n, c)| (n.to_string(), c))
             .collect();
         let query = Query::Channels {
-            app: app.config.id.clone(),
+            app: app.id.clone(),
             prefix: prefix.to_owned(),
         };
         for answer in self.ask(query).await {
@@ -264,6 +267,11 @@ impl Cluster {
         }
     }
 
+    /// Tells the other nodes to reload their apps from the store.
+    pub fn apps_changed(&self) {
+        self.send(Topic::All, &BusMessage::AppsChanged { from: self.node });
+    }
+
     /// Says goodbye so the others drop this node's members at once.
     pub fn leave(&self) {
         self.send(Topic::All, &BusMessage::Bye { from: self.node });
@@ -293,7 +301,7 @@ impl Cluster {
         for (app, list) in &locals {
             for (channel, user, info) in list {
                 members.push(SyncEntry {
-                    app: app.config.id.clone(),
+                    app: app.id.clone(),
                     channel: channel.to_string(),
                     user: user.to_string(),
                     info: info.as_deref(),
@@ -377,7 +385,7 @@ impl Cluster {
                     }
                 }
                 for app in self.apps.all() {
-                    let entries = by_app.remove(&app.config.id).unwrap_or_default();
+                    let entries = by_app.remove(&app.id).unwrap_or_default();
                     app.channels.sync_node(from, &entries);
                 }
             }
@@ -387,6 +395,7 @@ impl Cluster {
                 self.update_remote_connections();
             }
             BusMessage::Bye { .. } => self.forget(from),
+            BusMessage::AppsChanged { .. } => self.reload_soon(),
             BusMessage::Terminate { app, user, .. } => {
                 if let Some(app) = self.apps.by_id(&app) {
                     terminate_local(&app, &user);
@@ -420,6 +429,21 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Reloads the apps in the background, so the bus receiver never waits for the store.
+    fn reload_soon(&self) {
+        let (apps, store) = (self.apps.clone(), self.store.clone());
+        tokio::spawn(async move {
+            match store.list().await {
+                Ok(records) => {
+                    apps.apply(records);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "apps reload failed; keeping the current apps")
+                }
+            }
+        });
     }
 
     fn answer(&self, query: Query) -> Answer {
@@ -478,7 +502,7 @@ impl Cluster {
     fn update_remote_connections(&self) {
         let nodes = lock(&self.nodes);
         for app in self.apps.all() {
-            app.set_remote_connections(nodes.connections(&app.config.id));
+            app.set_remote_connections(nodes.connections(&app.id));
         }
     }
 
@@ -492,7 +516,7 @@ impl Cluster {
                 .apps
                 .all()
                 .iter()
-                .map(|a| (a.config.id.clone(), a.local_connections()))
+                .map(|a| (a.id.clone(), a.local_connections()))
                 .collect();
             self.send(
                 Topic::All,
@@ -537,6 +561,6 @@ fn cached_event(frame: &Bytes, app: &App) -> Option<CachedEvent> {
         data: f.data,
         frame: frame.clone(),
         stored_at: Instant::now(),
-        ttl: Duration::from_secs(app.config.cache_ttl),
+        ttl: Duration::from_secs(app.config().cache_ttl),
     })
 }

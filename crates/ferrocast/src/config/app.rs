@@ -10,6 +10,10 @@ pub struct AppConfig {
     pub id: String,
     pub key: String,
     pub secret: String,
+    /// The secret before the last rotation, still accepted until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    /// Unix time (seconds) after which `previous_secret` is refused.
+    pub previous_secret_expires_at: Option<u64>,
     /// A disabled app refuses connections (4003) and API calls (403).
     pub enabled: bool,
     /// Whether clients may send `client-*` events on private and presence channels.
@@ -55,6 +59,8 @@ impl Default for AppConfig {
             id: "app-id".into(),
             key: "app-key".into(),
             secret: "app-secret".into(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
             enabled: true,
             client_events: true,
             user_auth_required: false,
@@ -85,6 +91,56 @@ impl AppConfig {
 
     pub fn max_user_info_bytes(&self) -> usize {
         self.max_presence_user_info_kb * 1024
+    }
+
+    /// Checks one app's settings on their own; the error names the field and says why.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+        for (name, value) in [
+            ("id", &self.id),
+            ("key", &self.key),
+            ("secret", &self.secret),
+        ] {
+            if value.is_empty() {
+                return Err((name, "must not be empty"));
+            }
+        }
+        let url_safe = |v: &str| {
+            v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if !url_safe(&self.id) {
+            return Err(("id", "may only hold A-Z a-z 0-9 - _ ."));
+        }
+        if !url_safe(&self.key) {
+            return Err(("key", "may only hold A-Z a-z 0-9 - _ ."));
+        }
+        if self.max_channel_name_length == 0 {
+            return Err(("max_channel_name_length", "must be at least 1"));
+        }
+        if self.max_event_name_length == 0 {
+            return Err(("max_event_name_length", "must be at least 1"));
+        }
+        if self.max_payload_kb == 0 {
+            return Err(("max_payload_kb", "must be at least 1"));
+        }
+        if self.max_channels_per_event == 0 {
+            return Err(("max_channels_per_event", "must be at least 1"));
+        }
+        if self.max_batch_size == 0 {
+            return Err(("max_batch_size", "must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Whether `check` accepts the current secret, or the previous one while its rotation window
+    /// lasts (`now` in unix seconds). Every secret is tried, so timing does not tell which.
+    pub fn any_secret(&self, now: u64, check: impl Fn(&str) -> bool) -> bool {
+        let current = check(&self.secret);
+        let previous = match (&self.previous_secret, self.previous_secret_expires_at) {
+            (Some(p), Some(until)) if now <= until => check(p),
+            _ => false,
+        };
+        current | previous
     }
 
     /// Whether a WebSocket from `origin` may connect.
@@ -128,6 +184,21 @@ mod tests {
 
     #[test]
     fn origins_match_exactly_or_by_subdomain_wildcard() {
+        let rotating = AppConfig {
+            secret: "new".into(),
+            previous_secret: Some("old".into()),
+            previous_secret_expires_at: Some(100),
+            ..Default::default()
+        };
+        assert!(
+            rotating.any_secret(100, |s| s == "old"),
+            "old secret inside the window"
+        );
+        assert!(
+            !rotating.any_secret(101, |s| s == "old"),
+            "old secret after the window"
+        );
+        assert!(rotating.any_secret(101, |s| s == "new"));
         let app = AppConfig {
             allowed_origins: vec![
                 "https://app.example.com".into(),

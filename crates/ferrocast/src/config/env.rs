@@ -15,9 +15,13 @@ pub const ADAPTER: &str = "FERROCAST_ADAPTER";
 pub const REDIS_URL: &str = "FERROCAST_REDIS_URL";
 pub const NATS_URL: &str = "FERROCAST_NATS_URL";
 pub const PREFIX: &str = "FERROCAST_PREFIX";
+pub const ADMIN_TOKEN: &str = "FERROCAST_ADMIN_TOKEN";
+pub const APP_STORE: &str = "FERROCAST_APP_STORE";
 
 /// Every variable this module reads, for the docs check.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 15] = [
+    ADMIN_TOKEN,
+    APP_STORE,
     HOST,
     PORT,
     METRICS_PORT,
@@ -70,6 +74,8 @@ pub(super) fn apply(
             REDIS_URL => cfg.cluster.redis_url = value,
             NATS_URL => cfg.cluster.nats_url = value,
             PREFIX => cfg.cluster.prefix = value,
+            ADMIN_TOKEN => cfg.admin_token = Some(value).filter(|t| !t.is_empty()),
+            APP_STORE => cfg.app_store = value,
             APP_ID | APP_KEY | APP_SECRET => {
                 if cfg.apps.is_empty() {
                     cfg.apps.push(Default::default());

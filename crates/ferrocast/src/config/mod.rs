@@ -65,6 +65,16 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// How nodes find each other: the adapter and its settings.
     pub cluster: ClusterConfig,
+    /// Where app records live: `config` (the `[[apps]]` of this file, read-only), `sqlite`
+    /// (`<data_dir>/apps.db`), or a database URL (`sqlite://…`, `postgres://…`, `mysql://…`).
+    pub app_store: String,
+    /// Table-name prefix in SQL app stores, so several deployments can share a database.
+    pub app_store_table_prefix: String,
+    /// Milliseconds between reloads of the apps from the store (changes made through the
+    /// admin API reach every node at once; this catches changes made elsewhere).
+    pub apps_reload_ms: u64,
+    /// Bearer token of the admin API (`/admin/apps`); the admin API is off without one.
+    pub admin_token: Option<String>,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
 }
@@ -144,6 +154,10 @@ impl Default for Config {
             cors_allowed_origins: vec!["*".into()],
             tls: None,
             cluster: ClusterConfig::default(),
+            app_store: "config".into(),
+            app_store_table_prefix: "ferrocast_".into(),
+            apps_reload_ms: 2000,
+            admin_token: None,
             log: "info".into(),
             log_format: LogFormat::Text,
             apps: vec![AppConfig::default()],
@@ -252,22 +266,13 @@ impl Config {
         let (mut ids, mut keys) = (HashSet::new(), HashSet::new());
         for (i, app) in self.apps.iter().enumerate() {
             let field = |f: &str| format!("apps[{i}].{f}");
-            for (name, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
-                if value.is_empty() {
-                    return Err(invalid(field(name), "must not be empty"));
-                }
-            }
+            app.validate()
+                .map_err(|(f, reason)| invalid(field(f), reason))?;
             if !ids.insert(app.id.as_str()) {
                 return Err(invalid(field("id"), "is used by another app"));
             }
             if !keys.insert(app.key.as_str()) {
                 return Err(invalid(field("key"), "is used by another app"));
-            }
-            if app.max_channel_name_length == 0 || app.max_event_name_length == 0 {
-                return Err(invalid(
-                    field("max_channel_name_length"),
-                    "name limits must be at least 1",
-                ));
             }
         }
         Ok(())

@@ -68,7 +68,7 @@ pub(super) struct Connection {
 
 impl Connection {
     pub(super) fn new(app: Arc<App>, cluster: Arc<Cluster>, handle: SessionHandle) -> Self {
-        let client_events = crate::apps::per_second(app.config.max_client_events_per_sec);
+        let client_events = crate::apps::per_second(app.config().max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
@@ -140,7 +140,7 @@ impl Connection {
     }
 
     fn subscribe(&mut self, s: Subscribe, now: Instant) {
-        let cfg = &self.app.config;
+        let cfg = self.app.config();
         let channel = match ChannelName::parse(&s.channel, cfg.max_channel_name_length) {
             Ok(c) => c,
             Err(e) => {
@@ -165,7 +165,7 @@ impl Connection {
             Err((kind, msg)) => return self.refuse(channel.as_str(), kind, &msg),
         };
         let user_id = member.as_ref().map(|m| m.user_id.clone());
-        let max_members = self.app.config.max_presence_members;
+        let max_members = self.app.config().max_presence_members;
         match self
             .app
             .channels
@@ -191,16 +191,15 @@ impl Connection {
         s: &Subscribe,
     ) -> Result<Option<Member>, (SubscriptionErrorKind, String)> {
         use SubscriptionErrorKind::*;
-        let cfg = &self.app.config;
+        let cfg = self.app.config();
         let sid = self.socket_id.to_string();
         let auth = s.auth.as_deref().unwrap_or("");
+        let now = crate::clock::unix_now();
         let signed = |data: Option<&str>| {
-            signature::verify_token(
-                &cfg.key,
-                &cfg.secret,
-                auth,
-                &signature::channel_string(&sid, channel.as_str(), data),
-            )
+            let msg = signature::channel_string(&sid, channel.as_str(), data);
+            cfg.any_secret(now, |secret| {
+                signature::verify_token(&cfg.key, secret, auth, &msg)
+            })
         };
         let invalid_sig = || {
             (
@@ -267,10 +266,13 @@ impl Connection {
     }
 
     fn signin(&mut self, s: Signin) -> Result<(), Closing> {
-        let cfg = &self.app.config;
+        let cfg = self.app.config();
         let unauthorized = |m: &'static str| Closing::new(ErrorCode::Unauthorized, m);
         let msg = signature::user_string(&self.socket_id.to_string(), &s.user_data);
-        if !signature::verify_token(&cfg.key, &cfg.secret, &s.auth, &msg) {
+        let now = crate::clock::unix_now();
+        if !cfg.any_secret(now, |secret| {
+            signature::verify_token(&cfg.key, secret, &s.auth, &msg)
+        }) {
             return Err(unauthorized("Invalid sign-in signature"));
         }
         let data: UserData = serde_json::from_str(&s.user_data)
@@ -315,7 +317,7 @@ impl Connection {
     }
 
     fn client_event(&mut self, event: &str, channel: &str, data: &RawValue) -> Result<(), String> {
-        let cfg = &self.app.config;
+        let cfg = self.app.config();
         if !cfg.client_events {
             return Err("Client events are not enabled for this app".into());
         }

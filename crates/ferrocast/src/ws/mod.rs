@@ -38,7 +38,7 @@ impl Refusal {
     }
 
     fn for_app(mut self, app: &App) -> Self {
-        self.app = app.config.id.clone();
+        self.app = app.id.clone();
         self
     }
 }
@@ -98,10 +98,10 @@ fn admit(
         .apps
         .by_key(key)
         .ok_or_else(|| Refusal::new(ErrorCode::AppNotFound))?;
-    if !app.config.enabled {
+    if !app.config().enabled {
         return Err(Refusal::new(ErrorCode::AppDisabled).for_app(&app));
     }
-    if !app.config.origin_allowed(origin) {
+    if !app.config().origin_allowed(origin) {
         let mut r = Refusal::new(ErrorCode::Unauthorized).for_app(&app);
         r.message = format!(
             "Origin {:?} is not allowed for this app",

@@ -23,14 +23,20 @@ const MAX_BATCH: usize = 64;
 /// Close code for a message over the size cap (RFC 6455).
 const CLOSE_TOO_BIG: u16 = 1009;
 
-pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: ConnectionSlot) {
+pub(super) async fn run(
+    mut ws: WebSocket,
+    shared: Shared,
+    app: Arc<App>,
+    mut slot: ConnectionSlot,
+) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
     let metrics = app.metrics.clone();
     metrics.connections_opened.increment(1);
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
+    slot.attach(&handle);
     let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
-    tracing::debug!(app = %app.config.id, %socket_id, "connected");
+    tracing::debug!(app = %app.id, %socket_id, "connected");
     handle.send(
         ServerMessage::ConnectionEstablished {
             socket_id,
@@ -47,10 +53,10 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
         secs(cfg.idle_timeout),
         start,
     );
-    let signin_deadline = app
-        .config
+    let settings = app.config();
+    let signin_deadline = settings
         .user_auth_required
-        .then(|| start + secs(app.config.user_auth_timeout));
+        .then(|| start + secs(settings.user_auth_timeout));
     let write_timeout = secs(cfg.write_timeout);
 
     let end: Option<Closing> = loop {
@@ -140,7 +146,7 @@ pub(super) async fn run(mut ws: WebSocket, shared: Shared, app: Arc<App>, slot: 
         .await;
     }
     metrics.connections_closed.increment(1);
-    tracing::debug!(app = %app.config.id, %socket_id, "disconnected");
+    tracing::debug!(app = %app.id, %socket_id, "disconnected");
     drop(slot);
 }
 

@@ -1,10 +1,10 @@
 use super::*;
-use crate::apps::StaticApps;
+use crate::apps::Apps;
 use crate::config::AppConfig;
 
-fn apps() -> StaticApps {
-    StaticApps::new(
-        &[
+fn apps() -> Apps {
+    Apps::new(
+        vec![
             AppConfig {
                 id: "3".into(),
                 key: "278d425bdf160c739803".into(),
@@ -19,7 +19,7 @@ fn apps() -> StaticApps {
                 ..Default::default()
             },
         ],
-        &crate::metrics::Metrics::default(),
+        std::sync::Arc::new(crate::metrics::Metrics::default()),
     )
 }
 
@@ -34,7 +34,7 @@ fn check(method: &str, path: &str, query: &str, body: &[u8], now: u64) -> Result
         body,
         path_app_id: path.split('/').nth(2),
     };
-    r.verify(&apps(), now).map(|(app, _)| app.config.id.clone())
+    r.verify(&apps(), now).map(|(app, _)| app.id.clone())
 }
 
 fn signed(
