@@ -8,6 +8,7 @@ mod harness;
 mod api_auth;
 mod api_channels;
 mod api_events;
+mod apps_admin;
 mod cluster_nats;
 mod cluster_redis;
 mod cluster_scenarios;
