@@ -12,6 +12,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Publish(args) => ferrocast::cli::publish::run(args).await,
+        Command::Apps(args) => ferrocast::cli::apps::run(args).await,
     }
 }
 

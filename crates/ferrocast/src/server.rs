@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::adapter::{Adapter, LocalAdapter, NatsAdapter, RedisAdapter};
-use crate::apps::{AppStore, Apps, ConfigStore, StoreError};
+use crate::apps::{Apps, StoreError};
 use crate::config::{AdapterKind, ClusterConfig, Config};
 use crate::listener::{self, ConnectionLimits, Inflight};
 use crate::metrics::Metrics;
@@ -35,25 +35,6 @@ pub enum StartError {
     RedisUrl(String),
     #[error(transparent)]
     AppStore(#[from] StoreError),
-}
-
-/// The app store the configuration names. Apps declared in the configuration are created in a
-/// database store when it has no app with their id (afterwards the store is the source of truth).
-async fn open_store(config: &Config) -> Result<Arc<dyn AppStore>, StartError> {
-    let store: Arc<dyn AppStore> = match config.app_store.as_str() {
-        "config" => Arc::new(ConfigStore::new(config.apps.clone())),
-        other => {
-            return Err(StoreError::Unavailable(format!("unknown app_store {other:?}")).into())
-        }
-    };
-    if store.name() != "config" {
-        for app in &config.apps {
-            if store.get(&app.id).await?.is_none() {
-                store.put(app).await?;
-            }
-        }
-    }
-    Ok(store)
 }
 
 /// The bus the configuration asks for.
@@ -95,7 +76,7 @@ impl Server {
         let listener = bind(&config.host, config.port).await?;
         let ops_listener = bind(&config.host, config.metrics_port).await?;
         let metrics = Arc::new(Metrics::default());
-        let store = open_store(&config).await?;
+        let store = crate::apps::store::open(&config).await?;
         let apps = Arc::new(Apps::new(store.list().await?, metrics.clone()));
         let adapter = adapter(&config.cluster)?;
         Ok(Self {

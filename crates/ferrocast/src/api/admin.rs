@@ -1,23 +1,22 @@
 //! The admin API: apps as data, under `/admin/apps`, authenticated by the admin token
 //! (`Authorization: Bearer …`, compared in constant time) and absent unless a token is set.
-//! Writes go to the app store, then the live set is reloaded here and on every other node.
-//! Secrets are shown only when created or rotated, never when listing.
+//! Writes go to the app store (`apps::records`), then the live set is reloaded here and on every
+//! other node. Secrets are shown only when created or rotated, never when listing.
 
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
+use crate::apps::edit::{self, FieldError};
+use crate::apps::records::{RecordError, Records};
 use crate::apps::StoreError;
 use crate::config::AppConfig;
 use crate::state::Shared;
-
-/// How long the previous secret stays valid after a rotation, unless the request says.
-const DEFAULT_ROTATION_GRACE_SECS: u64 = 3600;
 
 /// Proof that the request carries the admin token.
 pub(super) struct Admin;
@@ -43,88 +42,48 @@ impl FromRequestParts<Shared> for Admin {
     }
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict { field } => ApiError::Conflict { field },
-        StoreError::ReadOnly => ApiError::ReadOnlyStore,
-        StoreError::Unavailable(msg) => {
-            tracing::error!(error = %msg, "app store unavailable");
-            ApiError::StoreUnavailable
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::InvalidField {
+            field: e.field,
+            reason: e.reason,
         }
     }
 }
 
-/// An app as the admin API shows it: every setting, secrets hidden.
-fn redacted(app: &AppConfig) -> Value {
-    let mut v = serde_json::to_value(app).unwrap_or_default();
-    if let Some(o) = v.as_object_mut() {
-        o.insert("secret".into(), json!("(hidden)"));
-        if app.previous_secret.is_some() {
-            o.insert("previous_secret".into(), json!("(hidden)"));
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict { field } => ApiError::Conflict { field },
+            StoreError::ReadOnly => ApiError::ReadOnlyStore,
+            StoreError::Unavailable(msg) => {
+                tracing::error!(error = %msg, "app store unavailable");
+                ApiError::StoreUnavailable
+            }
         }
     }
-    v
 }
 
-/// Applies `patch` (a JSON object) over `base` and validates the result, naming the field at fault.
-fn merge(base: &AppConfig, patch: Value) -> Result<AppConfig, ApiError> {
-    let Value::Object(patch) = patch else {
-        return Err(ApiError::InvalidField {
-            field: "(body)".into(),
-            reason: "must be a JSON object".into(),
-        });
-    };
-    let mut merged: Map<String, Value> = match serde_json::to_value(base) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    merged.extend(patch);
-    let config: AppConfig =
-        serde_path_to_error::deserialize(Value::Object(merged)).map_err(|e| {
-            let field = e.path().to_string();
-            let reason = e.into_inner().to_string();
-            // serde names an unknown field only in its message.
-            let field = if field == "." {
-                reason.split('`').nth(1).unwrap_or("(body)").to_owned()
-            } else {
-                field
-            };
-            ApiError::InvalidField { field, reason }
-        })?;
-    config
-        .validate()
-        .map_err(|(field, reason)| ApiError::InvalidField {
-            field: field.into(),
-            reason: reason.into(),
-        })?;
-    Ok(config)
+impl From<RecordError> for ApiError {
+    fn from(e: RecordError) -> Self {
+        match e {
+            RecordError::NotFound(id) => ApiError::AppNotFound(id),
+            RecordError::Field(f) => f.into(),
+            RecordError::Store(s) => s.into(),
+        }
+    }
 }
 
-async fn save_and_reload(shared: &Shared, app: &AppConfig) -> Result<(), ApiError> {
-    shared.store.put(app).await.map_err(store_error)?;
-    shared.reload_apps().await.map_err(store_error)
-}
-
-async fn load(shared: &Shared, id: &str) -> Result<AppConfig, ApiError> {
-    shared
-        .store
-        .get(id)
-        .await
-        .map_err(store_error)?
-        .ok_or(ApiError::AppNotFound(id.to_owned()))
-}
-
-fn random_hex(bytes: usize) -> String {
-    (0..bytes)
-        .map(|_| format!("{:02x}", rand::random::<u8>()))
-        .collect()
+/// Reloads the live apps after a write (here and, through the bus, everywhere).
+async fn written(shared: &Shared, app: AppConfig) -> Result<AppConfig, ApiError> {
+    shared.reload_apps().await?;
+    Ok(app)
 }
 
 pub(super) async fn list(_: Admin, State(shared): State<Shared>) -> Result<Json<Value>, ApiError> {
-    let mut apps = shared.store.list().await.map_err(store_error)?;
-    apps.sort_by(|a, b| a.id.cmp(&b.id));
+    let apps = Records(shared.store.as_ref()).list().await?;
     Ok(Json(
-        json!({"apps": apps.iter().map(redacted).collect::<Vec<_>>()}),
+        json!({"apps": apps.iter().map(edit::redacted).collect::<Vec<_>>()}),
     ))
 }
 
@@ -132,29 +91,10 @@ pub(super) async fn create(
     _: Admin,
     State(shared): State<Shared>,
     Json(body): Json<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let generated = AppConfig {
-        id: rand::random_range(100_000..1_000_000_000u64).to_string(),
-        key: random_hex(10),
-        secret: random_hex(16),
-        ..AppConfig::default()
-    };
-    let app = merge(&generated, body)?;
-    if shared
-        .store
-        .get(&app.id)
-        .await
-        .map_err(store_error)?
-        .is_some()
-    {
-        return Err(ApiError::Conflict { field: "id" });
-    }
-    save_and_reload(&shared, &app).await?;
+) -> Result<(StatusCode, Json<AppConfig>), ApiError> {
+    let app = written(&shared, Records(shared.store.as_ref()).create(body).await?).await?;
     tracing::info!(app = %app.id, "app created");
-    Ok((
-        StatusCode::CREATED,
-        Json(serde_json::to_value(&app).unwrap_or_default()),
-    ))
+    Ok((StatusCode::CREATED, Json(app)))
 }
 
 pub(super) async fn show(
@@ -162,7 +102,9 @@ pub(super) async fn show(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(redacted(&load(&shared, &id).await?)))
+    Ok(Json(edit::redacted(
+        &Records(shared.store.as_ref()).get(&id).await?,
+    )))
 }
 
 pub(super) async fn update(
@@ -171,25 +113,12 @@ pub(super) async fn update(
     Path(id): Path<String>,
     Json(patch): Json<Value>,
 ) -> Result<Json<Value>, ApiError> {
-    let current = load(&shared, &id).await?;
-    let app = merge(&current, patch)?;
-    if app.id != id {
-        return Err(ApiError::InvalidField {
-            field: "id".into(),
-            reason: "cannot be changed".into(),
-        });
-    }
-    save_and_reload(&shared, &app).await?;
-    Ok(Json(redacted(&app)))
-}
-
-async fn set_enabled(shared: &Shared, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
-    let app = AppConfig {
-        enabled,
-        ..load(shared, id).await?
-    };
-    save_and_reload(shared, &app).await?;
-    Ok(Json(redacted(&app)))
+    let app = written(
+        &shared,
+        Records(shared.store.as_ref()).update(&id, patch).await?,
+    )
+    .await?;
+    Ok(Json(edit::redacted(&app)))
 }
 
 pub(super) async fn disable(
@@ -197,7 +126,14 @@ pub(super) async fn disable(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_enabled(&shared, &id, false).await
+    let app = written(
+        &shared,
+        Records(shared.store.as_ref())
+            .set_enabled(&id, false)
+            .await?,
+    )
+    .await?;
+    Ok(Json(edit::redacted(&app)))
 }
 
 pub(super) async fn enable(
@@ -205,7 +141,14 @@ pub(super) async fn enable(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    set_enabled(&shared, &id, true).await
+    let app = written(
+        &shared,
+        Records(shared.store.as_ref())
+            .set_enabled(&id, true)
+            .await?,
+    )
+    .await?;
+    Ok(Json(edit::redacted(&app)))
 }
 
 #[derive(Deserialize, Default)]
@@ -222,19 +165,18 @@ pub(super) async fn rotate_secret(
 ) -> Result<Json<Value>, ApiError> {
     let grace = body
         .and_then(|b| b.0.grace_secs)
-        .unwrap_or(DEFAULT_ROTATION_GRACE_SECS);
-    let current = load(&shared, &id).await?;
-    let expires = crate::clock::unix_now() + grace;
-    let app = AppConfig {
-        secret: random_hex(16),
-        previous_secret: Some(current.secret.clone()),
-        previous_secret_expires_at: Some(expires),
-        ..current
-    };
-    save_and_reload(&shared, &app).await?;
+        .unwrap_or(edit::DEFAULT_ROTATION_GRACE_SECS);
+    let records = Records(shared.store.as_ref());
+    let app = written(
+        &shared,
+        records
+            .rotate_secret(&id, grace, crate::clock::unix_now())
+            .await?,
+    )
+    .await?;
     tracing::info!(app = %app.id, grace, "app secret rotated");
     Ok(Json(
-        json!({"id": app.id, "secret": app.secret, "previous_secret_expires_at": expires}),
+        json!({"id": app.id, "secret": app.secret, "previous_secret_expires_at": app.previous_secret_expires_at}),
     ))
 }
 
@@ -243,10 +185,8 @@ pub(super) async fn delete(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if !shared.store.delete(&id).await.map_err(store_error)? {
-        return Err(ApiError::AppNotFound(id));
-    }
-    shared.reload_apps().await.map_err(store_error)?;
+    Records(shared.store.as_ref()).delete(&id).await?;
+    shared.reload_apps().await?;
     tracing::info!(app = %id, "app deleted");
     Ok(Json(json!({})))
 }

@@ -4,6 +4,8 @@
 //! record changes, the app keeps its live state and only its settings are swapped, so a change
 //! takes effect on running connections. Apps never share state, so nothing leaks between them.
 
+pub mod edit;
+pub mod records;
 pub mod store;
 
 pub use store::{AppStore, ConfigStore, StoreError};

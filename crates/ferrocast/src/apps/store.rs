@@ -6,7 +6,9 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::config::AppConfig;
+use std::sync::Arc;
+
+use crate::config::{AppConfig, Config};
 
 /// A store operation's future.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -69,4 +71,25 @@ impl AppStore for ConfigStore {
     fn delete<'a>(&'a self, _id: &'a str) -> StoreFuture<'a, bool> {
         Box::pin(async { Err(StoreError::ReadOnly) })
     }
+}
+
+/// The app store the configuration names. Apps declared in the configuration are created in a
+/// database store when it has no app with their id (afterwards the store is the source of truth).
+pub async fn open(config: &Config) -> Result<Arc<dyn AppStore>, StoreError> {
+    let store: Arc<dyn AppStore> = match config.app_store.as_str() {
+        "config" => Arc::new(ConfigStore::new(config.apps.clone())),
+        other => {
+            return Err(StoreError::Unavailable(format!(
+                "unknown app_store {other:?}"
+            )))
+        }
+    };
+    if store.name() != "config" {
+        for app in &config.apps {
+            if store.get(&app.id).await?.is_none() {
+                store.put(app).await?;
+            }
+        }
+    }
+    Ok(store)
 }

@@ -1,5 +1,6 @@
-//! The command line: `ferrocast serve` and `ferrocast publish`.
+//! The command line: `ferrocast serve`, `ferrocast publish` and `ferrocast apps`.
 
+pub mod apps;
 pub mod publish;
 
 use clap::{Args, Parser, Subcommand};
@@ -24,6 +25,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Publish an event through a running server's HTTP API, signed with the app's secret.
     Publish(publish::PublishArgs),
+    /// Manage apps: in the configured app store, or through a server's admin API (--url).
+    Apps(apps::AppsArgs),
 }
 
 /// Where the configuration comes from; shared by every command that needs it.
