@@ -3,11 +3,11 @@
 # loopback, real sockets), then the conformance suites that drive the built binary with the real
 # SDKs — pusher-js, pusher and laravel-echo from npm; pusher and pysher from PyPI.
 # Installs the npm and PyPI packages it needs on first run (node_modules/, .venv/), and starts
-# Redis and NATS on loopback if they are not running (scripts/services.sh).
+# Redis, NATS, PostgreSQL and MariaDB on loopback if they are not running (scripts/services.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-echo "== Services: Redis and NATS on loopback (the cluster tests use them)"
+echo "== Services: Redis, NATS, PostgreSQL and MariaDB on loopback"
 bash scripts/services.sh
 
 echo "== Rust: unit and integration tests"

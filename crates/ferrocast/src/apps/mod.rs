@@ -6,6 +6,7 @@
 
 pub mod edit;
 pub mod records;
+pub mod sql;
 pub mod store;
 
 pub use store::{AppStore, ConfigStore, StoreError};

@@ -8,6 +8,7 @@ use std::pin::Pin;
 
 use std::sync::Arc;
 
+use super::sql::{sqlite_in, SqlStore};
 use crate::config::{AppConfig, Config};
 
 /// A store operation's future.
@@ -73,22 +74,24 @@ impl AppStore for ConfigStore {
     }
 }
 
-/// The app store the configuration names. Apps declared in the configuration are created in a
-/// database store when it has no app with their id (afterwards the store is the source of truth).
+/// The app store the configuration names. Apps the configuration declares (in the file or
+/// `FERROCAST_APP_*`) are written to a database store at start, so the configuration wins for
+/// them; the built-in default app is only created in an empty store.
 pub async fn open(config: &Config) -> Result<Arc<dyn AppStore>, StoreError> {
+    let prefix = &config.app_store_table_prefix;
     let store: Arc<dyn AppStore> = match config.app_store.as_str() {
-        "config" => Arc::new(ConfigStore::new(config.apps.clone())),
+        "config" => return Ok(Arc::new(ConfigStore::new(config.apps.clone()))),
+        "sqlite" => Arc::new(SqlStore::connect(&sqlite_in(&config.data_dir)?, prefix).await?),
+        url if url.contains("://") => Arc::new(SqlStore::connect(url, prefix).await?),
         other => {
-            return Err(StoreError::Unavailable(format!(
-                "unknown app_store {other:?}"
-            )))
+            let msg = format!("app_store {other:?}: expected config, sqlite or a database URL");
+            return Err(StoreError::Unavailable(msg));
         }
     };
-    if store.name() != "config" {
+    let builtin_only = config.apps.iter().all(AppConfig::is_builtin_default);
+    if !builtin_only || store.list().await?.is_empty() {
         for app in &config.apps {
-            if store.get(&app.id).await?.is_none() {
-                store.put(app).await?;
-            }
+            store.put(app).await?;
         }
     }
     Ok(store)

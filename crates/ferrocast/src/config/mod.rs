@@ -65,8 +65,9 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// How nodes find each other: the adapter and its settings.
     pub cluster: ClusterConfig,
-    /// Where app records live: `config` (the `[[apps]]` of this file, read-only), `sqlite`
-    /// (`<data_dir>/apps.db`), or a database URL (`sqlite://…`, `postgres://…`, `mysql://…`).
+    /// Where app records live: `sqlite` (`<data_dir>/apps.db`, the default), `config` (the
+    /// `[[apps]]` of this file, read-only), or a database URL (`sqlite://…`, `postgres://…`,
+    /// `mysql://…`).
     pub app_store: String,
     /// Table-name prefix in SQL app stores, so several deployments can share a database.
     pub app_store_table_prefix: String,
@@ -154,7 +155,7 @@ impl Default for Config {
             cors_allowed_origins: vec!["*".into()],
             tls: None,
             cluster: ClusterConfig::default(),
-            app_store: "config".into(),
+            app_store: "sqlite".into(),
             app_store_table_prefix: "ferrocast_".into(),
             apps_reload_ms: 2000,
             admin_token: None,

@@ -9,6 +9,8 @@ mod api_auth;
 mod api_channels;
 mod api_events;
 mod apps_admin;
+mod apps_live;
+mod apps_store;
 mod cluster_nats;
 mod cluster_redis;
 mod cluster_scenarios;

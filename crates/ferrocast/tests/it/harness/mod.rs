@@ -37,6 +37,8 @@ pub fn config(apps: Vec<AppConfig>) -> Config {
         metrics_port: 0,
         apps,
         drain_grace: 0,
+        // Tests keep apps in memory unless they test a store.
+        app_store: "config".into(),
         shutdown_timeout: 3,
         ..Default::default()
     }
