@@ -215,6 +215,12 @@ impl Metrics {
         .increment(1);
     }
 
+    /// Folds recorded histogram samples into their buckets. The recorder otherwise keeps every
+    /// sample until the next scrape, so without a scraper memory would grow with every delivery.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
+    }
+
     /// The Prometheus text exposition of everything recorded.
     pub fn render(&self) -> String {
         self.handle.render()

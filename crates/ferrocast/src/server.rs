@@ -22,6 +22,9 @@ use crate::tls::{Tls, TlsError};
 /// How often expired cache-channel events are dropped.
 const CACHE_SWEEP_EVERY: Duration = Duration::from_secs(60);
 
+/// How often recorded latency samples are folded into histogram buckets.
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error("cannot listen on {addr}: {source}")]
@@ -57,13 +60,34 @@ pub struct Server {
     tls: Option<Arc<Tls>>,
 }
 
+/// Pending connections the kernel queues per listener: std's default (128) drops SYNs during
+/// connect bursts, and each dropped SYN costs the client a one-second retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(host: &str, port: u16) -> Result<TcpListener, StartError> {
-    TcpListener::bind((host, port))
+    let err = |source| StartError::Bind {
+        addr: format!("{host}:{port}"),
+        source,
+    };
+    let addr = tokio::net::lookup_host((host, port))
         .await
-        .map_err(|source| StartError::Bind {
-            addr: format!("{host}:{port}"),
-            source,
-        })
+        .map_err(err)?
+        .next()
+        .ok_or_else(|| {
+            err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no address",
+            ))
+        })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    socket.bind(addr).map_err(err)?;
+    socket.listen(LISTEN_BACKLOG).map_err(err)
 }
 
 impl Server {
@@ -118,6 +142,7 @@ impl Server {
         let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
         background.extend(shared.cluster.start());
         background.push(tokio::spawn(reload_apps(shared.clone())));
+        background.push(tokio::spawn(metrics_upkeep(shared.clone())));
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
         }
@@ -198,6 +223,14 @@ async fn reload_apps(shared: Shared) {
             }
             Err(e) => tracing::warn!(error = %e, "apps reload failed; keeping the current apps"),
         }
+    }
+}
+
+async fn metrics_upkeep(shared: Shared) {
+    let mut tick = tokio::time::interval(METRICS_UPKEEP_EVERY);
+    loop {
+        tick.tick().await;
+        shared.metrics.upkeep();
     }
 }
 
