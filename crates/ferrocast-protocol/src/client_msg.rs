@@ -68,11 +68,22 @@ struct Envelope {
     data: Option<Box<RawValue>>,
 }
 
+/// Whether a JSON text is an object. serde's derived structs also accept arrays
+/// (`["pusher:ping"]` as `{"event": "pusher:ping"}`), which no Pusher client sends: every
+/// decode here checks this too.
+pub(crate) fn is_json_object(json: &str) -> bool {
+    json.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+}
+
 impl ClientMessage {
-    /// Decodes one text frame.
+    /// Decodes one text frame: a JSON object.
     pub fn decode(text: &str) -> Result<Self, DecodeError> {
         let env: Envelope =
             serde_json::from_str(text).map_err(|e| DecodeError::NotJson(e.to_string()))?;
+        if !is_json_object(text) {
+            return Err(DecodeError::NotJson("expected a JSON object".to_owned()));
+        }
         let event = env.event.ok_or(DecodeError::MissingEvent)?;
         let msg = match event.as_str() {
             "pusher:ping" => Self::Ping,
@@ -112,12 +123,18 @@ fn data_as<T: DeserializeOwned>(event: &str, data: Option<&RawValue>) -> Result<
         event: event.to_owned(),
         reason,
     };
+    let object = |json: &str| -> Result<T, DecodeError> {
+        if !is_json_object(json) {
+            return Err(bad("expected a JSON object".to_owned()));
+        }
+        serde_json::from_str(json).map_err(|e| bad(e.to_string()))
+    };
     let raw = data.ok_or_else(|| bad("missing data".to_owned()))?.get();
     if raw.starts_with('"') {
         let inner: String = serde_json::from_str(raw).map_err(|e| bad(e.to_string()))?;
-        serde_json::from_str(&inner).map_err(|e| bad(e.to_string()))
+        object(&inner)
     } else {
-        serde_json::from_str(raw).map_err(|e| bad(e.to_string()))
+        object(raw)
     }
 }
 
@@ -188,6 +205,42 @@ mod tests {
         assert!(matches!(
             ClientMessage::decode(r#"{"event":"something"}"#),
             Ok(ClientMessage::Unknown { .. })
+        ));
+    }
+
+    /// serde's derived structs accept JSON arrays in field order; found by the `presence` fuzz
+    /// target in `ChannelData::parse` (fuzz/regressions/presence/array-as-channel-data), and
+    /// the same held for whole messages and their `data`.
+    #[test]
+    fn arrays_are_not_messages_or_data() {
+        for text in [
+            r#"["client-x","private-c",{"a":1}]"#,
+            r#"["pusher:ping"]"#,
+            r#" ["pusher:subscribe",null,{"channel":"news"}]"#,
+        ] {
+            assert!(
+                matches!(ClientMessage::decode(text), Err(DecodeError::NotJson(_))),
+                "{text} accepted"
+            );
+        }
+        for text in [
+            r#"{"event":"pusher:subscribe","data":["private-x","k:s",null]}"#,
+            r#"{"event":"pusher:subscribe","data":"[\"news\"]"}"#,
+            r#"{"event":"pusher:unsubscribe","data":["news"]}"#,
+            r#"{"event":"pusher:signin","data":["k:s","{}"]}"#,
+        ] {
+            assert!(
+                matches!(
+                    ClientMessage::decode(text),
+                    Err(DecodeError::BadData { .. })
+                ),
+                "{text} accepted"
+            );
+        }
+        // Whitespace before the object is still fine.
+        assert!(matches!(
+            ClientMessage::decode(" \r\n\t{\"event\":\"pusher:subscribe\",\"data\":\" {\\\"channel\\\":\\\"news\\\"}\"}"),
+            Ok(ClientMessage::Subscribe(_))
         ));
     }
 }

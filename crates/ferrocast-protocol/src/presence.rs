@@ -33,6 +33,9 @@ impl ChannelData {
     /// Parses the exact string that was signed. Numeric user ids are accepted (as soketi does)
     /// and turned into their decimal string.
     pub fn parse(s: &str) -> Result<Self, ChannelDataError> {
+        if !crate::client_msg::is_json_object(s) {
+            return Err(ChannelDataError::NotAnObject);
+        }
         let raw: RawChannelData =
             serde_json::from_str(s).map_err(|_| ChannelDataError::NotAnObject)?;
         let user_id = match raw.user_id {
@@ -93,5 +96,20 @@ mod tests {
             ChannelData::parse("[1]").unwrap_err(),
             ChannelDataError::NotAnObject
         );
+    }
+
+    /// Found by the `presence` fuzz target (fuzz/regressions/presence/array-as-channel-data):
+    /// serde's derived struct accepted an array in field order, `[4,[]]` as user 4.
+    #[test]
+    fn arrays_are_refused() {
+        for s in ["[4,[]]", r#"["u1",{"name":"A"}]"#, " [\"u1\",null]"] {
+            assert_eq!(
+                ChannelData::parse(s).unwrap_err(),
+                ChannelDataError::NotAnObject,
+                "{s}"
+            );
+        }
+        let d = ChannelData::parse(" \n{\"user_id\":\"u1\"}").expect("leading whitespace");
+        assert_eq!(d.user_id, "u1");
     }
 }

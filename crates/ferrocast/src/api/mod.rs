@@ -48,8 +48,7 @@ pub fn router(shared: Shared) -> Router {
         .route_layer(axum::middleware::from_fn_with_state(
             shared.clone(),
             observe::track,
-        ))
-        .layer(cors(&shared.config.cors_allowed_origins));
+        ));
     let admin = Router::new()
         .route("/admin/apps", get(admin::list).post(admin::create))
         .route(
@@ -73,6 +72,8 @@ pub fn router(shared: Shared) -> Router {
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost, so preflights are answered before routing would refuse OPTIONS.
+        .layer(cors(&shared.config.cors_allowed_origins))
         .with_state(shared)
 }
 

@@ -150,3 +150,23 @@ async fn handshakes_beyond_the_limit_get_503_while_open_sockets_carry_on() {
         .expect("after");
     assert!(ws.next().await.is_some());
 }
+
+#[tokio::test]
+async fn the_http_api_answers_cors_preflights_for_allowed_origins_only() {
+    let mut cfg = config(vec![test_app()]);
+    cfg.cors_allowed_origins = vec!["https://dash.example.com".into()];
+    let server = TestServer::with_config(cfg).await;
+    let http = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        http.request(reqwest::Method::OPTIONS, format!("http://{}/apps/test-app/events", server.addr))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = preflight("https://dash.example.com").await.expect("preflight");
+    let allow = ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
+    assert_eq!(allow, Some("https://dash.example.com"));
+    let other = preflight("https://evil.example.com").await.expect("preflight");
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}
