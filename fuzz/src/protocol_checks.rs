@@ -75,6 +75,22 @@ pub fn client_msg(data: &[u8]) {
             return;
         }
     };
+    // Messages, and the data of subscribe, unsubscribe and signin, are JSON objects (serde's
+    // derived structs would also take arrays).
+    assert!(is_object(text), "non-object message accepted: {text}");
+    if matches!(
+        msg,
+        ClientMessage::Subscribe(_) | ClientMessage::Unsubscribe { .. } | ClientMessage::Signin(_)
+    ) {
+        if let Ok(env) = serde_json::from_str::<BTreeMap<String, Box<RawValue>>>(text) {
+            let data = env.get("data").expect("data").get();
+            let inner = serde_json::from_str::<String>(data).ok();
+            assert!(
+                is_object(inner.as_deref().unwrap_or(data)),
+                "non-object data accepted: {text}"
+            );
+        }
+    }
     match msg {
         ClientMessage::Ping => {
             let v = frame_json(&ServerMessage::Pong.encode());
@@ -178,11 +194,18 @@ pub fn client_msg(data: &[u8]) {
     }
 }
 
+/// Whether a JSON text is an object (its first non-whitespace character is `{`).
+fn is_object(json: &str) -> bool {
+    json.trim_start_matches([' ', '\t', '\n', '\r'])
+        .starts_with('{')
+}
+
 /// The presence frames for `channel_data` on `channel`: member_added and a snapshot.
 fn presence_frames(channel: &str, channel_data: &str) {
     let Ok(d) = ChannelData::parse(channel_data) else {
         return;
     };
+    assert!(is_object(channel_data), "non-object channel_data accepted");
     assert!(!d.user_id.is_empty(), "empty user_id accepted");
     if let Some(info) = &d.user_info {
         assert_ne!(info.get(), "null", "null user_info kept");

@@ -2,12 +2,12 @@
 //! in `crates/ferrocast`, reported rather than fixed by the fuzzing work.
 
 use ferrocast::api::signed::RequestToVerify;
-use ferrocast::apps::StaticApps;
+use ferrocast::apps::Apps;
 use ferrocast::config::{AppConfig, Config, Overrides};
 use ferrocast::metrics::Metrics;
 use ferrocast_protocol::signature;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::protocol_checks::{ApiInput, RESERVED_PARAMS};
 
@@ -76,9 +76,9 @@ pub fn config(data: &[u8]) {
 
 /// One metrics registry for every run (building a Prometheus recorder per input would
 /// dominate the run time).
-fn metrics() -> &'static Metrics {
-    static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::default)
+fn metrics() -> Arc<Metrics> {
+    static METRICS: OnceLock<Arc<Metrics>> = OnceLock::new();
+    METRICS.get_or_init(Arc::default).clone()
 }
 
 /// The same input as `protocol_checks::api_signature`, through the server's real request
@@ -100,8 +100,8 @@ pub fn signed_request(data: &[u8]) {
         .find(|(k, _)| k == "auth_timestamp")
         .and_then(|(_, v)| v.parse::<u64>().ok())
         .unwrap_or(input.body.len() as u64);
-    let apps = StaticApps::new(
-        &[AppConfig {
+    let apps = Apps::new(
+        vec![AppConfig {
             id: "fuzz".into(),
             key: key.clone(),
             secret: input.secret.clone(),
