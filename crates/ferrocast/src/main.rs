@@ -1,12 +1,6 @@
 //! The `ferrocast` binary: parses the command line, sets up logging, and runs the command.
 
 use clap::Parser;
-
-/// mimalloc returns freed pages to the system, so a server whose connections come and go goes
-/// back to its baseline memory (glibc's allocator keeps them); it is also fast for the many
-/// small, short-lived allocations of the connection path.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use ferrocast::cli::{Cli, Command, ServeArgs};
 use ferrocast::config::{Config, LogFormat};
 use ferrocast::Server;
