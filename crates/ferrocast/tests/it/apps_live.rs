@@ -42,8 +42,15 @@ async fn admin(server: &TestServer, method: &str, path: &str, body: Option<Value
 }
 
 fn cli(args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_ferrocast")).args(args).output().expect("run ferrocast apps");
-    assert!(out.status.success(), "ferrocast {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(env!("CARGO_BIN_EXE_ferrocast"))
+        .args(args)
+        .output()
+        .expect("run ferrocast apps");
+    assert!(
+        out.status.success(),
+        "ferrocast {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("--json output")
 }
 
@@ -57,7 +64,17 @@ async fn an_app_created_with_the_cli_works_at_once() {
     let server = TestServer::with_config(with_store(config(vec![]), &dir)).await;
     let url = format!("http://{}", server.addr);
     let created = tokio::task::spawn_blocking(move || {
-        cli(&["apps", "--url", &url, "--token", TOKEN, "--json", "create", "--set", "max_connections=50"])
+        cli(&[
+            "apps",
+            "--url",
+            &url,
+            "--token",
+            TOKEN,
+            "--json",
+            "create",
+            "--set",
+            "max_connections=50",
+        ])
     })
     .await
     .expect("cli");
@@ -65,20 +82,36 @@ async fn an_app_created_with_the_cli_works_at_once() {
     assert_eq!(app.max_connections, 50);
     let mut c = server.connect(&app.key).await;
     c.subscribe_private(&app, "private-new").await;
-    ApiClient::new(format!("http://{}", server.addr), app.clone()).publish("private-new", "hello", "1").await;
+    ApiClient::new(format!("http://{}", server.addr), app.clone())
+        .publish("private-new", "hello", "1")
+        .await;
     assert_eq!(c.expect("hello").await["data"], "1");
     // The local mode reads the same store.
     let store = format!("sqlite://{}?mode=rwc", dir.join("apps.db").display());
     let listed = tokio::task::spawn_blocking(move || {
         let cfg = std::env::temp_dir().join(format!("{}.toml", unique_prefix()));
         std::fs::write(&cfg, format!("app_store = {store:?}\n")).expect("config");
-        cli(&["apps", "--config", cfg.to_str().expect("path"), "--json", "list"])
+        cli(&[
+            "apps",
+            "--config",
+            cfg.to_str().expect("path"),
+            "--json",
+            "list",
+        ])
     })
     .await
     .expect("cli");
-    let ids: Vec<&str> = listed["apps"].as_array().expect("apps").iter().filter_map(|a| a["id"].as_str()).collect();
+    let ids: Vec<&str> = listed["apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .filter_map(|a| a["id"].as_str())
+        .collect();
     assert!(ids.contains(&app.id.as_str()), "{ids:?}");
-    assert!(!listed.to_string().contains(&app.secret), "secrets stay hidden");
+    assert!(
+        !listed.to_string().contains(&app.secret),
+        "secrets stay hidden"
+    );
 }
 
 #[tokio::test]
@@ -89,13 +122,32 @@ async fn rotation_accepts_both_secrets_during_the_window_only() {
     assert_eq!(status, 201, "{created}");
     let old = app_of(&created);
     let body = json!({"name": "e", "channel": "c", "data": "d"});
-    let (_, rotated) = admin(&server, "POST", &format!("/{}/rotate-secret", old.id), Some(json!({"grace_secs": 1}))).await;
-    let new = AppConfig { secret: rotated["secret"].as_str().expect("secret").to_owned(), ..old.clone() };
+    let (_, rotated) = admin(
+        &server,
+        "POST",
+        &format!("/{}/rotate-secret", old.id),
+        Some(json!({"grace_secs": 1})),
+    )
+    .await;
+    let new = AppConfig {
+        secret: rotated["secret"].as_str().expect("secret").to_owned(),
+        ..old.clone()
+    };
     assert_ne!(new.secret, old.secret);
     let api = |app: &AppConfig| ApiClient::new(format!("http://{}", server.addr), app.clone());
-    eventually_async("the rotation to apply", || async { api(&new).post("/events", body.clone()).await.0 == 200 }).await;
-    assert_eq!(api(&old).post("/events", body.clone()).await.0, 200, "old secret inside the window");
-    eventually_async("the window to close", || async { api(&old).post("/events", body.clone()).await.0 == 401 }).await;
+    eventually_async("the rotation to apply", || async {
+        api(&new).post("/events", body.clone()).await.0 == 200
+    })
+    .await;
+    assert_eq!(
+        api(&old).post("/events", body.clone()).await.0,
+        200,
+        "old secret inside the window"
+    );
+    eventually_async("the window to close", || async {
+        api(&old).post("/events", body.clone()).await.0 == 401
+    })
+    .await;
     assert_eq!(api(&new).post("/events", body).await.0, 200);
 }
 
@@ -111,14 +163,31 @@ async fn bad_admin_input_names_the_field() {
     ];
     for (body, field) in cases {
         let (status, err) = admin(&server, "POST", "", Some(body.clone())).await;
-        assert_eq!((status, err["code"].as_str(), err["field"].as_str()), (400, Some("invalid_field"), Some(field)), "{body}");
+        assert_eq!(
+            (status, err["code"].as_str(), err["field"].as_str()),
+            (400, Some("invalid_field"), Some(field)),
+            "{body}"
+        );
     }
     let (_, a) = admin(&server, "POST", "", Some(json!({"key": "taken"}))).await;
     let (status, err) = admin(&server, "POST", "", Some(json!({"key": "taken"}))).await;
-    assert_eq!((status, err["code"].as_str(), err["field"].as_str()), (409, Some("conflict"), Some("key")));
-    let (status, err) = admin(&server, "PATCH", &format!("/{}", a["id"].as_str().expect("id")), Some(json!({"id": "other"}))).await;
+    assert_eq!(
+        (status, err["code"].as_str(), err["field"].as_str()),
+        (409, Some("conflict"), Some("key"))
+    );
+    let (status, err) = admin(
+        &server,
+        "PATCH",
+        &format!("/{}", a["id"].as_str().expect("id")),
+        Some(json!({"id": "other"})),
+    )
+    .await;
     assert_eq!((status, err["field"].as_str()), (400, Some("id")));
-    assert_error(&admin(&server, "GET", "/nope", None).await, 404, "app_not_found");
+    assert_error(
+        &admin(&server, "GET", "/nope", None).await,
+        404,
+        "app_not_found",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,25 +195,43 @@ async fn disabling_and_deleting_reach_live_connections_on_every_node() {
     let dir = temp_dir();
     let prefix = unique_prefix();
     let node = |apps| with_store(node_config(AdapterKind::Redis, REDIS, &prefix, apps), &dir);
-    let nodes = [TestServer::with_config(node(vec![])).await, TestServer::with_config(node(vec![])).await];
+    let nodes = [
+        TestServer::with_config(node(vec![])).await,
+        TestServer::with_config(node(vec![])).await,
+    ];
     wait_meshed(&nodes).await;
     let [a, b] = &nodes;
     let (_, created) = admin(a, "POST", "", Some(json!({}))).await;
     let app = app_of(&created);
-    eventually_async("node b to load the new app", || async { b.shared.apps.by_key(&app.key).is_some() }).await;
+    eventually_async("node b to load the new app", || async {
+        b.shared.apps.by_key(&app.key).is_some()
+    })
+    .await;
     let mut on_b = b.connect(&app.key).await;
     on_b.subscribe("news").await;
 
     let (status, shown) = admin(a, "POST", &format!("/{}/disable", app.id), None).await;
     assert_eq!((status, &shown["enabled"]), (200, &json!(false)));
     on_b.expect_error_and_close(4003).await;
-    WsClient::open(&b.ws_url(&app.key, "protocol=7")).await.expect_error_and_close(4003).await;
+    WsClient::open(&b.ws_url(&app.key, "protocol=7"))
+        .await
+        .expect_error_and_close(4003)
+        .await;
     let api_b = ApiClient::new(format!("http://{}", b.addr), app.clone());
-    assert_error(&api_b.post("/events", json!({"name": "e", "channel": "c", "data": "d"})).await, 403, "app_disabled");
+    assert_error(
+        &api_b
+            .post("/events", json!({"name": "e", "channel": "c", "data": "d"}))
+            .await,
+        403,
+        "app_disabled",
+    );
 
     admin(a, "POST", &format!("/{}/enable", app.id), None).await;
     eventually_async("node b to see the app enabled", || async {
-        b.shared.apps.by_key(&app.key).is_some_and(|x| x.config().enabled)
+        b.shared
+            .apps
+            .by_key(&app.key)
+            .is_some_and(|x| x.config().enabled)
     })
     .await;
     let mut again = b.connect(&app.key).await;

@@ -158,15 +158,25 @@ async fn the_http_api_answers_cors_preflights_for_allowed_origins_only() {
     let server = TestServer::with_config(cfg).await;
     let http = reqwest::Client::new();
     let preflight = |origin: &'static str| {
-        http.request(reqwest::Method::OPTIONS, format!("http://{}/apps/test-app/events", server.addr))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header("access-control-request-headers", "content-type")
-            .send()
+        http.request(
+            reqwest::Method::OPTIONS,
+            format!("http://{}/apps/test-app/events", server.addr),
+        )
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
     };
-    let ok = preflight("https://dash.example.com").await.expect("preflight");
-    let allow = ok.headers().get("access-control-allow-origin").and_then(|v| v.to_str().ok());
+    let ok = preflight("https://dash.example.com")
+        .await
+        .expect("preflight");
+    let allow = ok
+        .headers()
+        .get("access-control-allow-origin")
+        .and_then(|v| v.to_str().ok());
     assert_eq!(allow, Some("https://dash.example.com"));
-    let other = preflight("https://evil.example.com").await.expect("preflight");
+    let other = preflight("https://evil.example.com")
+        .await
+        .expect("preflight");
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
