@@ -3,11 +3,10 @@
 
 use crate::cluster_scenarios as s;
 use crate::harness::cluster::{unique_prefix, wait_meshed, Proxy, REDIS};
+use crate::harness::process::{self, ProcessNode};
 use crate::harness::{eventually_async, test_app, WsClient};
 use ferrocast::config::AdapterKind::Redis;
 use serde_json::json;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,54 +95,13 @@ async fn a_broker_outage_keeps_local_service_and_resyncs_after() {
 }
 
 /// A node run as its own process, so it can be killed with SIGKILL.
-struct ProcessNode {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for ProcessNode {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn process_node(prefix: &str) -> ProcessNode {
-    let dir = std::env::temp_dir().join(format!("ferrocast-{prefix}"));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("ferrocast.toml");
     let toml = format!(
-        "[cluster]\nadapter = \"redis\"\nredis_url = \"redis://{REDIS}\"\nprefix = \"{prefix}\"\n\
-         heartbeat_ms = 200\nnode_timeout_ms = 1500\n\n[[apps]]\nid = \"test-app\"\nkey = \"test-key\"\n\
-         secret = \"test-secret\"\n"
+        "app_store = \"config\"\n[cluster]\nadapter = \"redis\"\nredis_url = \"redis://{REDIS}\"\n\
+         prefix = \"{prefix}\"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n\n[[apps]]\nid = \"test-app\"\n\
+         key = \"test-key\"\nsecret = \"test-secret\"\n"
     );
-    std::fs::write(&cfg, toml).expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocast"))
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--config",
-        ])
-        .arg(&cfg)
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ferrocast");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let port = loop {
-        let line = lines.next().expect("output").expect("line");
-        if let Some(p) = line.strip_prefix("Ferrocast listening on http://127.0.0.1:") {
-            break p.parse().expect("port");
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    ProcessNode { child, port }
+    process::spawn(prefix, &toml)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,73 +1,15 @@
 //! Shutdown of the real binary: SIGTERM drains (4200 to clients, not ready during the grace
 //! period, exit 0), and a second signal exits at once.
 
+use crate::harness::process::{self, ProcessNode};
 use crate::harness::{WsClient, DEADLINE};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-struct Binary {
-    child: Child,
-    port: u16,
-    ops_port: u16,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(drain_grace: u64) -> Binary {
-    let dir = std::env::temp_dir().join(format!(
-        "ferrocast-shutdown-{}-{drain_grace}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let cfg = dir.join("ferrocast.toml");
-    std::fs::write(
-        &cfg,
-        format!("drain_grace = {drain_grace}\nshutdown_timeout = 5\n"),
-    )
-    .expect("config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ferrocast"))
-        .args([
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--config",
-        ])
-        .arg(&cfg)
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn ferrocast");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = BufReader::new(stdout).lines();
-    let port_after = |line: &str, prefix: &str| {
-        line.strip_prefix(prefix)
-            .and_then(|rest| rest.rsplit(':').next())
-            .and_then(|p| p.parse::<u16>().ok())
-    };
-    let (mut port, mut ops_port) = (None, None);
-    while port.is_none() || ops_port.is_none() {
-        let line = lines.next().expect("server output").expect("line");
-        port = port.or_else(|| port_after(&line, "Ferrocast listening on http://"));
-        ops_port = ops_port.or_else(|| port_after(&line, "Metrics, health and usage on http://"));
-    }
-    // Keep draining stdout so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Binary {
-        child,
-        port: port.expect("port"),
-        ops_port: ops_port.expect("ops port"),
-    }
+fn start(drain_grace: u64) -> ProcessNode {
+    let toml =
+        format!("app_store = \"config\"\ndrain_grace = {drain_grace}\nshutdown_timeout = 5\n");
+    process::spawn(&format!("shutdown-{drain_grace}"), &toml)
 }
 
 fn signal(child: &Child, sig: &str) {

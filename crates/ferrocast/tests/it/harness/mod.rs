@@ -3,6 +3,7 @@
 
 mod api;
 pub mod cluster;
+pub mod process;
 mod ws;
 
 pub use api::{assert_error, http_get, now, sign_exact, ApiClient};
