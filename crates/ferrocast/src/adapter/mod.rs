@@ -50,6 +50,42 @@ pub trait Adapter: Send + Sync + 'static {
     fn start(&self, node: u64, events: mpsc::Sender<BusEvent>);
 }
 
+/// The queue between `send` (which never waits) and a transport's publishing task.
+pub(crate) struct OutgoingQueue {
+    transport: &'static str,
+    tx: mpsc::Sender<(Topic, Bytes)>,
+    rx: std::sync::Mutex<Option<mpsc::Receiver<(Topic, Bytes)>>>,
+}
+
+impl OutgoingQueue {
+    pub(crate) fn new(transport: &'static str) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        Self {
+            transport,
+            tx,
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+
+    /// Queues a message; drops it (with a warning) when the queue is full.
+    pub(crate) fn push(&self, topic: Topic, msg: Bytes) {
+        if self.tx.try_send((topic, msg)).is_err() {
+            tracing::warn!(
+                transport = self.transport,
+                "bus: outgoing queue full, message dropped"
+            );
+        }
+    }
+
+    /// The receiving end, for the publishing task; `None` after the first call.
+    pub(crate) fn take(&self) -> Option<mpsc::Receiver<(Topic, Bytes)>> {
+        self.rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
 /// Topic names shared by the transports: `{prefix}.all` and `{prefix}.node.{id}`.
 pub fn topic_name(prefix: &str, topic: Topic) -> String {
     match topic {

@@ -5,13 +5,12 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::{topic_name, Adapter, BusEvent, Topic, QUEUE};
+use super::{topic_name, Adapter, BusEvent, OutgoingQueue, Topic};
 
 pub struct NatsAdapter {
     url: String,
     prefix: String,
-    outgoing: mpsc::Sender<(Topic, Bytes)>,
-    outgoing_rx: std::sync::Mutex<Option<mpsc::Receiver<(Topic, Bytes)>>>,
+    outgoing: OutgoingQueue,
 }
 
 impl std::fmt::Debug for NatsAdapter {
@@ -24,12 +23,10 @@ impl std::fmt::Debug for NatsAdapter {
 
 impl NatsAdapter {
     pub fn new(url: &str, prefix: &str) -> Self {
-        let (outgoing, rx) = mpsc::channel(QUEUE);
         Self {
             url: url.to_owned(),
             prefix: prefix.to_owned(),
-            outgoing,
-            outgoing_rx: std::sync::Mutex::new(Some(rx)),
+            outgoing: OutgoingQueue::new("nats"),
         }
     }
 }
@@ -40,17 +37,11 @@ impl Adapter for NatsAdapter {
     }
 
     fn send(&self, topic: Topic, msg: Bytes) {
-        if self.outgoing.try_send((topic, msg)).is_err() {
-            tracing::warn!("nats adapter: outgoing queue full, message dropped");
-        }
+        self.outgoing.push(topic, msg);
     }
 
     fn start(&self, node: u64, events: mpsc::Sender<BusEvent>) {
-        let rx = self
-            .outgoing_rx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let rx = self.outgoing.take();
         let Some(rx) = rx else { return };
         tokio::spawn(run(self.url.clone(), self.prefix.clone(), node, rx, events));
     }

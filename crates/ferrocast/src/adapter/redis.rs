@@ -6,13 +6,12 @@ use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
-use super::{backoff, topic_name, Adapter, BusEvent, Topic, QUEUE};
+use super::{backoff, topic_name, Adapter, BusEvent, OutgoingQueue, Topic};
 
 pub struct RedisAdapter {
     client: redis::Client,
     prefix: String,
-    outgoing: mpsc::Sender<(Topic, Bytes)>,
-    outgoing_rx: std::sync::Mutex<Option<mpsc::Receiver<(Topic, Bytes)>>>,
+    outgoing: OutgoingQueue,
 }
 
 impl std::fmt::Debug for RedisAdapter {
@@ -27,12 +26,10 @@ impl std::fmt::Debug for RedisAdapter {
 impl RedisAdapter {
     /// `url` is `redis://[user:password@]host:port[/db]`.
     pub fn new(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
-        let (outgoing, rx) = mpsc::channel(QUEUE);
         Ok(Self {
             client: redis::Client::open(url)?,
             prefix: prefix.to_owned(),
-            outgoing,
-            outgoing_rx: std::sync::Mutex::new(Some(rx)),
+            outgoing: OutgoingQueue::new("redis"),
         })
     }
 }
@@ -43,17 +40,11 @@ impl Adapter for RedisAdapter {
     }
 
     fn send(&self, topic: Topic, msg: Bytes) {
-        if self.outgoing.try_send((topic, msg)).is_err() {
-            tracing::warn!("redis adapter: outgoing queue full, message dropped");
-        }
+        self.outgoing.push(topic, msg);
     }
 
     fn start(&self, node: u64, events: mpsc::Sender<BusEvent>) {
-        let rx = self
-            .outgoing_rx
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
+        let rx = self.outgoing.take();
         if let Some(rx) = rx {
             tokio::spawn(publish(self.client.clone(), self.prefix.clone(), rx));
         }
