@@ -84,6 +84,9 @@ impl Default for AppConfig {
     }
 }
 
+/// The largest size setting in KiB (1 GiB), so `kb * 1024` never overflows.
+pub(super) const MAX_KB: usize = 1 << 20;
+
 impl AppConfig {
     pub fn max_payload_bytes(&self) -> usize {
         self.max_payload_kb * 1024
@@ -128,6 +131,16 @@ impl AppConfig {
         }
         if self.max_batch_size == 0 {
             return Err(("max_batch_size", "must be at least 1"));
+        }
+        // Sizes are multiplied by 1024; far below where that could overflow.
+        if self.max_payload_kb > MAX_KB {
+            return Err(("max_payload_kb", "must be at most 1048576 (1 GiB)"));
+        }
+        if self.max_presence_user_info_kb > MAX_KB {
+            return Err((
+                "max_presence_user_info_kb",
+                "must be at most 1048576 (1 GiB)",
+            ));
         }
         Ok(())
     }

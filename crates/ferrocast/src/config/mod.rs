@@ -261,6 +261,15 @@ impl Config {
                 "must be longer than cluster.heartbeat_ms",
             ));
         }
+        for (field, kb) in [
+            ("max_message_kb", self.max_message_kb),
+            ("max_request_kb", self.max_request_kb),
+            ("max_header_kb", self.max_header_kb),
+        ] {
+            if kb > app::MAX_KB {
+                return Err(invalid(field.into(), "must be at most 1048576 (1 GiB)"));
+            }
+        }
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));
         }

@@ -112,3 +112,22 @@ fn every_option_and_variable_is_documented() {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
     }
 }
+
+#[test]
+fn sizes_are_bounded_so_kib_never_overflow() {
+    let e = Config::load(
+        Some((Path::new("f.toml"), "max_request_kb = 18014398509481984")),
+        env(&[]),
+        &Overrides::default(),
+    )
+    .expect_err("too large");
+    assert!(e.to_string().contains("max_request_kb"), "{e}");
+    let app = "[[apps]]\nid=\"1\"\nkey=\"k\"\nsecret=\"s\"\nmax_payload_kb = 18014398509481984\n";
+    let e = Config::load(
+        Some((Path::new("f.toml"), app)),
+        env(&[]),
+        &Overrides::default(),
+    )
+    .expect_err("too large");
+    assert!(e.to_string().contains("max_payload_kb"), "{e}");
+}
