@@ -18,6 +18,9 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
+echo "== Supply chain: cargo-deny (licences, bans, sources; skipped when not installed)"
+bash scripts/deny.sh
+
 export FERROCAST_BIN="$PWD/target/debug/ferrocast"
 
 echo "== Conformance: pusher-js, pusher (npm), laravel-echo"
