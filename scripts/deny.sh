@@ -17,11 +17,11 @@ if ! command -v cargo-deny >/dev/null 2>&1; then
 fi
 
 echo "== cargo-deny $(cargo deny --version | awk '{print $2}'): licenses bans sources (advisories: not run, no network access to the advisory database)"
-cargo deny --log-level warn check licenses bans sources
+cargo deny --log-level error check licenses bans sources
 
 if [ -f fuzz/Cargo.lock ]; then
   echo "== cargo-deny: fuzz crate"
   # cargo-deny finds ../deny.toml from fuzz/ by itself.
-  cargo deny --log-level warn --manifest-path fuzz/Cargo.toml check licenses bans sources
+  cargo deny --log-level error --manifest-path fuzz/Cargo.toml check licenses bans sources
 fi
 echo "== cargo-deny: ok"
