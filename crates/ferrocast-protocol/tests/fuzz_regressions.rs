@@ -3,7 +3,7 @@
 //! fixed crash stays fixed without nightly or cargo-fuzz.
 
 #[path = "../../../fuzz/src/protocol_checks.rs"]
-#[allow(dead_code, unreachable_pub)]
+#[allow(dead_code, unreachable_pub, unused_imports)]
 mod protocol_checks;
 
 use std::path::Path;
