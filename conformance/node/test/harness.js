@@ -5,36 +5,20 @@
 
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
-const fs = require('node:fs');
-const fsp = require('node:fs/promises');
-const http = require('node:http');
-const os = require('node:os');
 const path = require('node:path');
-const { spawn } = require('node:child_process');
 
 const server = require('./server');
 const {
-  ENCRYPTION_MASTER_KEY_BASE64,
   DEFAULT_APP,
-  FERROCAST_BIN,
   HOST,
-  LISTEN_RE,
   PusherJs,
-  PusherServer,
-  REPO_ROOT,
-  START_TIMEOUT,
   TIMEOUT,
   WebSocket,
   makeSdk,
   nextEvent,
-  readBody,
-  record,
-  renderToml,
   startAuthServer,
   startServer,
-  tomlValue,
   unique,
-  waitUntil,
   withDeadline,
 } = server;
 // ---------------------------------------------------------------------------------------------
@@ -509,22 +493,8 @@ async function publishBarrier(sdk, channel, clients) {
 
 module.exports = {
   ...server,
-  DEFAULT_APP,
-  ENCRYPTION_MASTER_KEY_BASE64,
   Env,
-  FERROCAST_BIN,
-  HOST,
-  PusherJs,
-  PusherServer,
-  TIMEOUT,
   expectHttpError,
   json,
-  nextEvent,
   publishBarrier,
-  record,
-  renderToml,
-  startServer,
-  unique,
-  waitUntil,
-  withDeadline,
 };
