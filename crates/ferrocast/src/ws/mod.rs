@@ -5,6 +5,7 @@
 mod connection;
 mod heartbeat;
 mod session;
+mod writer;
 
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Path, Query, State};

@@ -1,39 +1,32 @@
-//! The connection actor: one task per WebSocket that owns the socket and selects over the
-//! client's frames, its outbox, its keep-alive deadlines, its close signal and the server's
-//! drain. All writes happen here, in the order frames were queued, a batch per flush.
+//! The connection actor: one task per WebSocket that reads the client's frames and selects over
+//! them, its keep-alive deadlines, its close signal and the server's drain. Writes happen in the
+//! connection's writer task (`writer.rs`); the actor queues frames to it through the outbox and,
+//! at the end, takes the sink back to write the closing frames.
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use bytes::Bytes;
-use ferrocast_protocol::{ErrorCode, ServerMessage};
-use futures_util::SinkExt;
+use ferrocast_protocol::{ErrorCode, ServerMessage, SocketId};
+use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
+use super::writer;
 use crate::apps::{App, ConnectionSlot};
 use crate::metrics::AppMetrics;
-use crate::outbox::{outbox, Outgoing};
+use crate::outbox::outbox;
 use crate::state::Shared;
-
-/// Frames written per flush at most, so one busy socket cannot starve its own reads.
-const MAX_BATCH: usize = 64;
 
 /// Close code for a message over the size cap (RFC 6455).
 const CLOSE_TOO_BIG: u16 = 1009;
 
-pub(super) async fn run(
-    mut ws: WebSocket,
-    shared: Shared,
-    app: Arc<App>,
-    mut slot: ConnectionSlot,
-) {
+pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: ConnectionSlot) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
     let metrics = app.metrics.clone();
     metrics.connections_opened.increment(1);
-    let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
+    let (handle, out) = outbox(socket_id, cfg.outbox_capacity);
     slot.attach(&handle);
     let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
     tracing::debug!(app = %app.id, %socket_id, "connected");
@@ -59,21 +52,31 @@ pub(super) async fn run(
         .then(|| start + secs(settings.user_auth_timeout));
     let write_timeout = secs(cfg.write_timeout);
 
-    let end: Option<Closing> = loop {
+    let (sink, mut stream) = ws.split();
+    let (stop, stopped) = oneshot::channel();
+    let mut writer = tokio::spawn(writer::run(
+        sink,
+        out.rx,
+        stopped,
+        write_timeout,
+        app.clone(),
+    ));
+    let mut writer_ended = None;
+
+    let end = loop {
         let mut deadline = heartbeat.next_deadline();
         if let Some(d) = signin_deadline.filter(|_| !conn.is_signed_in()) {
             deadline = deadline.min(d);
         }
         tokio::select! {
-            reason = out.close.closed() => break Some(Closing::new(reason.code, reason.message)),
-            _ = shared.shutdown.wait() => break Some(Closing::new(ErrorCode::ReconnectNow, ErrorCode::ReconnectNow.message())),
-            first = out.rx.recv() => {
-                let Some(first) = first else { break None };
-                if write_batch(&mut ws, first, &mut out.rx, write_timeout, &metrics).await.is_err() {
-                    break None;
-                }
+            reason = out.close.closed() => break End::Error(Closing::new(reason.code, reason.message)),
+            _ = shared.shutdown.wait() => break End::Error(Closing::new(ErrorCode::ReconnectNow, ErrorCode::ReconnectNow.message())),
+            ended = &mut writer => {
+                // The socket stopped taking writes (error or write timeout): nothing more to say.
+                writer_ended = Some(ended);
+                break End::Quiet;
             }
-            msg = ws.recv() => {
+            msg = stream.next() => {
                 let now = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(text))) => {
@@ -81,7 +84,7 @@ pub(super) async fn run(
                         metrics.ws_bytes_received.increment(text.len() as u64);
                         match conn.handle_text(&text, now) {
                             Ok(keepalive) => heartbeat.on_frame(now, keepalive),
-                            Err(closing) => break Some(closing),
+                            Err(closing) => break End::Error(closing),
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
@@ -90,64 +93,91 @@ pub(super) async fn run(
                         handle.send(msg.encode());
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => heartbeat.on_frame(now, true),
-                    Some(Ok(Message::Close(_))) => {
-                        // tungstenite has queued the echo of the client's Close (RFC 6455
-                        // 5.5.1); flush it so the client sees a clean close, not a dropped socket.
-                        let _ = tokio::time::timeout(Duration::from_secs(1), ws.flush()).await;
-                        break None;
-                    }
-                    None => break None,
+                    // tungstenite has queued the echo of the client's Close (RFC 6455 5.5.1);
+                    // flush it so the client sees a clean close, not a dropped socket.
+                    Some(Ok(Message::Close(_))) => break End::EchoClose,
+                    None => break End::Quiet,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
-                        if is_too_big(&e) {
-                            close_with(&mut ws, CLOSE_TOO_BIG, "Message too big").await;
-                        }
-                        break None;
+                        break if is_too_big(&e) { End::TooBig } else { End::Quiet };
                     }
                 }
             }
             _ = tokio::time::sleep_until(deadline.into()) => {
                 let now = Instant::now();
                 if signin_deadline.is_some_and(|d| now >= d) && !conn.is_signed_in() {
-                    break Some(Closing::new(ErrorCode::Unauthorized, "Connection not signed in within the allowed time"));
+                    break End::Error(Closing::new(ErrorCode::Unauthorized, "Connection not signed in within the allowed time"));
                 }
                 match heartbeat.poll(now) {
                     Due::SendPing => { handle.send(ServerMessage::Ping.encode()); }
-                    Due::Close(code) => break Some(Closing::new(code, code.message())),
+                    Due::Close(code) => break End::Error(Closing::new(code, code.message())),
                     Due::Nothing => {}
                 }
             }
         }
     };
     conn.cleanup();
-    if let Some(closing) = end {
-        if closing.code == ErrorCode::OverCapacity {
-            metrics.slow_consumers.increment(1);
-        }
-        tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
-        let frame = ServerMessage::Error {
-            code: closing.code,
-            message: &closing.message,
-        }
-        .encode();
-        let close_code = if closing.code.closes() {
-            closing.code.code()
-        } else {
-            1000
-        };
-        let _ = tokio::time::timeout(write_timeout, async {
-            ws.send(text(frame)).await?;
-            ws.send(Message::Close(Some(CloseFrame {
-                code: close_code,
-                reason: Utf8Bytes::from(&*closing.message),
-            })))
-            .await
-        })
-        .await;
+    let _ = stop.send(());
+    let sink = match writer_ended {
+        Some(ended) => ended,
+        None => writer.await,
+    };
+    if let Ok(Some(mut sink)) = sink {
+        finish(&mut sink, end, write_timeout, &metrics, socket_id).await;
     }
     metrics.connections_closed.increment(1);
     tracing::debug!(app = %app.id, %socket_id, "disconnected");
     drop(slot);
+}
+
+/// How a session ended, and so what it still writes before the socket is dropped.
+enum End {
+    /// The client went away or the socket failed: nothing to write.
+    Quiet,
+    /// The client sent Close: flush tungstenite's echo of it.
+    EchoClose,
+    /// A message over the size cap: close with 1009.
+    TooBig,
+    /// The server closes: `pusher:error` with the code, then a Close frame.
+    Error(Closing),
+}
+
+async fn finish(
+    sink: &mut writer::Sink,
+    end: End,
+    write_timeout: Duration,
+    metrics: &AppMetrics,
+    socket_id: SocketId,
+) {
+    let second = Duration::from_secs(1);
+    match end {
+        End::Quiet => {}
+        End::EchoClose => {
+            let _ = tokio::time::timeout(second, sink.flush()).await;
+        }
+        End::TooBig => {
+            let reason = Utf8Bytes::from_static("Message too big");
+            writer::close(sink, second, None, CLOSE_TOO_BIG, reason).await;
+        }
+        End::Error(closing) => {
+            if closing.code == ErrorCode::OverCapacity {
+                metrics.slow_consumers.increment(1);
+            }
+            tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
+            let frame = ServerMessage::Error {
+                code: closing.code,
+                message: &closing.message,
+            }
+            .encode();
+            let close_code = if closing.code.closes() {
+                closing.code.code()
+            } else {
+                1000
+            };
+            let reason = Utf8Bytes::from(&*closing.message);
+            writer::close(sink, write_timeout, Some(frame), close_code, reason).await;
+        }
+    }
 }
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
@@ -158,7 +188,7 @@ pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) 
     }
     .encode();
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        ws.send(text(frame)).await?;
+        ws.send(writer::text(frame)).await?;
         ws.send(Message::Close(Some(CloseFrame {
             code: code.code(),
             reason: Utf8Bytes::from(message),
@@ -169,57 +199,6 @@ pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) 
         Ok::<_, axum::Error>(())
     })
     .await;
-}
-
-fn text(frame: Bytes) -> Message {
-    // Frames are serde_json output or slices of valid UTF-8 client text, so this never fails.
-    Message::Text(Utf8Bytes::try_from(frame).unwrap_or_else(|_| Utf8Bytes::from_static("")))
-}
-
-/// Writes `first` and whatever else is already queued, then flushes once, and records how long
-/// the oldest frame waited since it was published.
-async fn write_batch(
-    ws: &mut WebSocket,
-    first: Outgoing,
-    rx: &mut mpsc::Receiver<Outgoing>,
-    limit: Duration,
-    metrics: &AppMetrics,
-) -> Result<(), ()> {
-    let oldest = first.published_at;
-    let (mut frames, mut bytes) = (1u64, first.frame.len() as u64);
-    let write = async {
-        ws.feed(text(first.frame)).await?;
-        for _ in 1..MAX_BATCH {
-            match rx.try_recv() {
-                Ok(o) => {
-                    frames += 1;
-                    bytes += o.frame.len() as u64;
-                    ws.feed(text(o.frame)).await?;
-                }
-                Err(_) => break,
-            }
-        }
-        ws.flush().await
-    };
-    let result = tokio::time::timeout(limit, write).await;
-    if matches!(result, Ok(Ok(()))) {
-        metrics.ws_messages_sent.increment(frames);
-        metrics.ws_bytes_sent.increment(bytes);
-        metrics
-            .delivery_latency
-            .record(oldest.elapsed().as_secs_f64());
-        Ok(())
-    } else {
-        Err(())
-    }
-}
-
-async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
 }
 
 fn is_too_big(e: &axum::Error) -> bool {
