@@ -34,8 +34,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
-    #[error("invalid cluster.redis_url: {0}")]
-    RedisUrl(String),
+    #[error("invalid cluster Redis settings: {0}")]
+    Redis(String),
     #[error(transparent)]
     AppStore(#[from] StoreError),
 }
@@ -44,10 +44,7 @@ pub enum StartError {
 fn adapter(cfg: &ClusterConfig) -> Result<Arc<dyn Adapter>, StartError> {
     Ok(match cfg.adapter {
         AdapterKind::Local => Arc::new(LocalAdapter),
-        AdapterKind::Redis => Arc::new(
-            RedisAdapter::new(&cfg.redis_url, &cfg.prefix)
-                .map_err(|e| StartError::RedisUrl(e.to_string()))?,
-        ),
+        AdapterKind::Redis => Arc::new(RedisAdapter::new(cfg).map_err(StartError::Redis)?),
         AdapterKind::Nats => Arc::new(NatsAdapter::new(&cfg.nats_url, &cfg.prefix)),
     })
 }

@@ -10,6 +10,7 @@
 mod local;
 mod nats;
 mod redis;
+mod redis_target;
 
 pub use local::LocalAdapter;
 pub use nats::NatsAdapter;

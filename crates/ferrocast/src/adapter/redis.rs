@@ -1,15 +1,19 @@
 //! Redis pub/sub transport: one connection subscribes to this node's two channels (and is
-//! re-established with backoff when it drops), a connection manager publishes.
+//! re-established with backoff when it drops), another publishes. Both find their server
+//! through `RedisTarget` on every (re)connect.
 
 use bytes::Bytes;
 use futures_util::StreamExt;
 use redis::aio::ConnectionManager;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
+use super::redis_target::RedisTarget;
 use super::{backoff, topic_name, Adapter, BusEvent, OutgoingQueue, Topic};
+use crate::config::ClusterConfig;
 
 pub struct RedisAdapter {
-    client: redis::Client,
+    target: Arc<RedisTarget>,
     prefix: String,
     outgoing: OutgoingQueue,
 }
@@ -24,11 +28,11 @@ impl std::fmt::Debug for RedisAdapter {
 }
 
 impl RedisAdapter {
-    /// `url` is `redis://[user:password@]host:port[/db]`.
-    pub fn new(url: &str, prefix: &str) -> Result<Self, redis::RedisError> {
+    /// The adapter for `cfg`'s Redis settings (URL, TLS, Sentinel); says what is wrong with them.
+    pub fn new(cfg: &ClusterConfig) -> Result<Self, String> {
         Ok(Self {
-            client: redis::Client::open(url)?,
-            prefix: prefix.to_owned(),
+            target: Arc::new(RedisTarget::new(cfg)?),
+            prefix: cfg.prefix.clone(),
             outgoing: OutgoingQueue::new("redis"),
         })
     }
@@ -46,22 +50,26 @@ impl Adapter for RedisAdapter {
     fn start(&self, node: u64, events: mpsc::Sender<BusEvent>) {
         let rx = self.outgoing.take();
         if let Some(rx) = rx {
-            tokio::spawn(publish(self.client.clone(), self.prefix.clone(), rx));
+            tokio::spawn(publish(self.target.clone(), self.prefix.clone(), rx));
         }
         let channels = [
             topic_name(&self.prefix, Topic::All),
             topic_name(&self.prefix, Topic::Node(node)),
         ];
-        tokio::spawn(subscribe(self.client.clone(), channels, events));
+        tokio::spawn(subscribe(self.target.clone(), channels, events));
     }
 }
 
-async fn publish(client: redis::Client, prefix: String, mut rx: mpsc::Receiver<(Topic, Bytes)>) {
+async fn publish(target: Arc<RedisTarget>, prefix: String, mut rx: mpsc::Receiver<(Topic, Bytes)>) {
     let mut attempt = 0;
     let mut conn: Option<ConnectionManager> = None;
     while let Some((topic, msg)) = rx.recv().await {
         if conn.is_none() {
-            match ConnectionManager::new(client.clone()).await {
+            let manager = match target.client().await {
+                Ok(client) => ConnectionManager::new(client).await,
+                Err(e) => Err(e),
+            };
+            match manager {
                 Ok(c) => {
                     conn = Some(c);
                     attempt = 0;
@@ -82,15 +90,25 @@ async fn publish(client: redis::Client, prefix: String, mut rx: mpsc::Receiver<(
                 .await;
             if let Err(e) = sent {
                 tracing::debug!(error = %e, "redis adapter: publish failed; message dropped");
+                // Look the server up again: after a Sentinel failover the old one is a replica.
+                conn = None;
             }
         }
     }
 }
 
-async fn subscribe(client: redis::Client, channels: [String; 2], events: mpsc::Sender<BusEvent>) {
+async fn subscribe(
+    target: Arc<RedisTarget>,
+    channels: [String; 2],
+    events: mpsc::Sender<BusEvent>,
+) {
     let mut attempt = 0;
     loop {
-        match client.get_async_pubsub().await {
+        let pubsub = match target.client().await {
+            Ok(client) => client.get_async_pubsub().await,
+            Err(e) => Err(e),
+        };
+        match pubsub {
             Ok(mut pubsub) => {
                 let subscribed = async {
                     for c in &channels {

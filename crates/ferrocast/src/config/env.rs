@@ -13,13 +13,16 @@ pub const LOG: &str = "FERROCAST_LOG";
 pub const LOG_FORMAT: &str = "FERROCAST_LOG_FORMAT";
 pub const ADAPTER: &str = "FERROCAST_ADAPTER";
 pub const REDIS_URL: &str = "FERROCAST_REDIS_URL";
+pub const REDIS_TLS_CA_FILE: &str = "FERROCAST_REDIS_TLS_CA_FILE";
+pub const REDIS_SENTINELS: &str = "FERROCAST_REDIS_SENTINELS";
+pub const REDIS_SENTINEL_MASTER: &str = "FERROCAST_REDIS_SENTINEL_MASTER";
 pub const NATS_URL: &str = "FERROCAST_NATS_URL";
 pub const PREFIX: &str = "FERROCAST_PREFIX";
 pub const ADMIN_TOKEN: &str = "FERROCAST_ADMIN_TOKEN";
 pub const APP_STORE: &str = "FERROCAST_APP_STORE";
 
 /// Every variable this module reads, for the docs check.
-pub const ALL: [&str; 15] = [
+pub const ALL: [&str; 18] = [
     ADMIN_TOKEN,
     APP_STORE,
     HOST,
@@ -33,6 +36,9 @@ pub const ALL: [&str; 15] = [
     LOG_FORMAT,
     ADAPTER,
     REDIS_URL,
+    REDIS_TLS_CA_FILE,
+    REDIS_SENTINELS,
+    REDIS_SENTINEL_MASTER,
     NATS_URL,
     PREFIX,
 ];
@@ -72,6 +78,19 @@ pub(super) fn apply(
                 }
             }
             REDIS_URL => cfg.cluster.redis_url = value,
+            REDIS_TLS_CA_FILE => {
+                cfg.cluster.redis_tls_ca_file =
+                    Some(value.into()).filter(|p: &std::path::PathBuf| !p.as_os_str().is_empty())
+            }
+            REDIS_SENTINELS => {
+                cfg.cluster.redis_sentinels = value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }
+            REDIS_SENTINEL_MASTER => cfg.cluster.redis_sentinel_master = value,
             NATS_URL => cfg.cluster.nats_url = value,
             PREFIX => cfg.cluster.prefix = value,
             ADMIN_TOKEN => cfg.admin_token = Some(value).filter(|t| !t.is_empty()),

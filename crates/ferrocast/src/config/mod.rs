@@ -96,8 +96,15 @@ pub enum AdapterKind {
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     pub adapter: AdapterKind,
-    /// `redis://[user:password@]host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
     pub redis_url: String,
+    /// PEM file of the CA that signed the Redis server's certificate (for `rediss://`); unset
+    /// trusts the system's roots.
+    pub redis_tls_ca_file: Option<PathBuf>,
+    /// Redis Sentinel addresses (`redis://host:26379`). When set, the adapter connects to the
+    /// master they name `redis_sentinel_master`, with `redis_url`'s password, database and TLS.
+    pub redis_sentinels: Vec<String>,
+    pub redis_sentinel_master: String,
     /// `nats://[user:password@]host:port`.
     pub nats_url: String,
     /// Prefix of every bus topic, so several clusters can share a broker.
@@ -115,6 +122,9 @@ impl Default for ClusterConfig {
         Self {
             adapter: AdapterKind::Local,
             redis_url: "redis://127.0.0.1:6379".into(),
+            redis_tls_ca_file: None,
+            redis_sentinels: Vec::new(),
+            redis_sentinel_master: String::new(),
             nats_url: "nats://127.0.0.1:4222".into(),
             prefix: "ferrocast".into(),
             heartbeat_ms: 1000,

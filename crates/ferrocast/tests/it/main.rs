@@ -13,6 +13,7 @@ mod apps_live;
 mod apps_store;
 mod cluster_nats;
 mod cluster_redis;
+mod cluster_redis_deploy;
 mod cluster_scenarios;
 mod ops_limits;
 mod ops_metrics;
