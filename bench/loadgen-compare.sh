@@ -5,7 +5,7 @@
 # and a copy of the peer's lines in bench/results/sockudo-5.0.1.jsonl; bench/run.sh puts the
 # comparison in BENCHMARKS.md.
 #
-#   bench/loadgen-compare.sh                  # REPS=1, all five scenarios (about 3 minutes)
+#   bench/loadgen-compare.sh                  # REPS=1, the five scenarios + fanout-1k-50 (about 3.5 minutes)
 #   ONLY=fanout-1k-max REPS=3 bench/loadgen-compare.sh
 #   FERROCAST_BIN=/abs/path/ferrocast bench/loadgen-compare.sh
 #
@@ -40,5 +40,23 @@ mkdir -p "$(dirname "$OUT")"
 COMMIT=${FERROCAST_COMMIT:-$(cd "$ROOT" && git rev-parse --short HEAD)}
 START_CMD="exec $FERROCAST_BIN serve --config $WORK/ferrocast-bench.toml --host 127.0.0.1 --port $PORT --metrics-port 0" \
   LABEL="ferrocast-$COMMIT" OUT="$OUT" REPS="$REPS" PORT="$PORT" "$WORK/baseline.sh"
+# The peer's fixed-rate variant (BASELINE.md, "Variants"): 1,000 subscribers at 50 publishes/s,
+# which baseline.sh does not run. Same server start, same generator, appended to $OUT.
+if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" fanout-1k-50 "* ]]; then
+  ulimit -n "$(ulimit -Hn)"
+  for rep in $(seq 1 "$REPS"); do
+    "$FERROCAST_BIN" serve --config "$WORK/ferrocast-bench.toml" --host 127.0.0.1 --port "$PORT" \
+      --metrics-port 0 > "${TMPDIR:-/tmp}/server-fanout-1k-50.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
+    sleep 1
+    echo "== ferrocast fanout-1k-50 rep $rep" >&2
+    "$WORK/loadgen/target/release/loadgen" fanout -n 1000 --payload 100 -d 10 --rate 50 --source-ips 8 \
+      --port "$PORT" --server-pid "$pid" --label "ferrocast-$COMMIT/fanout-1k-50" | tee -a "$OUT" || true
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    sleep 2
+  done
+fi
 cp --no-preserve=mode "$SHARED/results/sockudo-5.0.1.jsonl" "$ROOT/bench/results/sockudo-5.0.1.jsonl"
 echo "== $OUT" >&2
