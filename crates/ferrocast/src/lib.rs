@@ -8,6 +8,7 @@
 //! - `api` — the signed Pusher HTTP API (`api/signed.rs` checks signatures) and probes.
 //! - `channels` — each app's channel registry: subscriptions, presence, cache, fan-out;
 //!   `channels/users.rs` for signed-in users and watchlists.
+//! - `peers` — client addresses (trusted proxies) and the per-address connection cap.
 //! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
 //! - `apps` — apps and their live state, loaded from an `AppStore` (config file, SQL).
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
@@ -31,6 +32,7 @@ pub mod config;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
+pub mod peers;
 pub mod server;
 pub mod shutdown;
 pub mod state;

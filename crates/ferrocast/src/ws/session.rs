@@ -20,9 +20,6 @@ use crate::state::Shared;
 /// Frames written per flush at most, so one busy socket cannot starve its own reads.
 const MAX_BATCH: usize = 64;
 
-/// Close code for a message over the size cap (RFC 6455).
-const CLOSE_TOO_BIG: u16 = 1009;
-
 pub(super) async fn run(
     mut ws: WebSocket,
     shared: Shared,
@@ -99,8 +96,8 @@ pub(super) async fn run(
                     None => break None,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
-                        if is_too_big(&e) {
-                            close_with(&mut ws, CLOSE_TOO_BIG, "Message too big").await;
+                        if let Some((code, reason)) = super::read_error::close_for(&e) {
+                            close_with(&mut ws, code, reason).await;
                         }
                         break None;
                     }
@@ -220,9 +217,4 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
         reason: Utf8Bytes::from_static(reason),
     }));
     let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let s = e.to_string();
-    s.contains("too long") || s.contains("too big") || s.contains("Space limit")
 }
