@@ -53,11 +53,16 @@ impl WsClient {
         Self::handshake(tokio_tungstenite::connect_async(url)).await
     }
 
-    /// Opens the socket to `url` (at `addr`) from the loopback address `from`.
-    pub async fn open_from(from: std::net::IpAddr, addr: std::net::SocketAddr, url: &str) -> Self {
+    /// Opens the socket for `req` (a URL or a request with headers) to `addr` from the
+    /// loopback address `from`.
+    pub async fn open_from(
+        from: std::net::IpAddr,
+        addr: std::net::SocketAddr,
+        req: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Self {
         let tcp = super::raw::tcp_from(from, addr).await.expect("tcp");
         Self::handshake(tokio_tungstenite::client_async(
-            url,
+            req,
             MaybeTlsStream::Plain(tcp),
         ))
         .await
