@@ -14,6 +14,7 @@
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
 //!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
+//! - `url_parts` — credentials split out of broker/database URLs, percent-decoding.
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //!
 //! # The life of one event
@@ -37,6 +38,7 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod tls;
+pub mod url_parts;
 pub mod ws;
 
 pub use config::Config;

@@ -3,6 +3,7 @@
 //! passwords inside the Redis, NATS and database URLs.
 
 use super::Config;
+use crate::url_parts::split_userinfo;
 
 /// What a secret is replaced with.
 pub const REDACTED: &str = "<redacted>";
@@ -40,17 +41,16 @@ impl Config {
 /// `:`, since some clients read a lone user part as the password) and credential query values.
 /// Anything that is not a URL is returned as it is.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
+    let (bare, userinfo) = split_userinfo(url);
+    let Some((scheme, rest)) = bare.split_once("://") else {
+        return bare;
     };
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:{REDACTED}@{host}"),
-            None => format!("{REDACTED}@{host}"),
-        },
-        None => authority.to_owned(),
+    let (host, tail) = rest.split_at(authority_end);
+    let authority = match userinfo.map(|u| u.split_once(':')) {
+        Some(Some((user, _))) => format!("{user}:{REDACTED}@{host}"),
+        Some(None) => format!("{REDACTED}@{host}"),
+        None => host.to_owned(),
     };
     let tail = match tail.split_once('?') {
         Some((path, query)) => {

@@ -1,6 +1,7 @@
 //! The WebSocket edge: `GET /app/{key}?protocol=7` is checked (draining, app, origin, protocol
-//! version, connections per client address, connection quota, concurrent handshakes) and upgraded into a session, or upgraded
-//! only to be told the Pusher error code and closed, which is how pusher-js learns why.
+//! version, connections per client address, connection quota, concurrent handshakes) and
+//! upgraded into a session, or upgraded only to be told the Pusher error code and closed, which
+//! is how pusher-js learns why.
 
 mod connection;
 mod heartbeat;

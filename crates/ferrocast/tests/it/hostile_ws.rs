@@ -197,3 +197,19 @@ async fn a_ping_flood_is_absorbed_and_others_stay_responsive() {
     still_serves(&mut ws, &api, Duration::from_millis(1500)).await;
     server.assert_memory_within(before, 16, "ping flood");
 }
+
+#[tokio::test]
+async fn framing_the_protocol_forbids_closes_1002() {
+    let server = start("framing");
+    let (mut ws, api) = bystander(&server).await;
+    // An unmasked client frame, then a continuation with nothing to continue.
+    for bad in [
+        vec![0x81u8, 0x02, b'h', b'i'],
+        frame(true, CONTINUATION, b"x"),
+    ] {
+        let mut c = raw_socket(&server).await;
+        c.write(&bad).await.expect("send");
+        assert_eq!(c.close_code().await, Some(1002), "{bad:?}");
+    }
+    still_serves(&mut ws, &api, Duration::from_secs(1)).await;
+}

@@ -13,13 +13,13 @@ use std::process::Command;
 const APP_SECRET: &str = "sekrit-app-4f2a9c";
 const PREVIOUS_SECRET: &str = "sekrit-prev-77b1e0";
 const ADMIN_TOKEN: &str = "sekrit-admin-1d9e05";
-const REDIS_PASSWORD: &str = "sekrit-redis-5c3a11";
+const BUS_PASSWORD: &str = "sekrit-bus-5c3a11";
 const DB_PASSWORD: &str = "sekrit-db-0aa1f2";
 const ALL: [&str; 5] = [
     APP_SECRET,
     PREVIOUS_SECRET,
     ADMIN_TOKEN,
-    REDIS_PASSWORD,
+    BUS_PASSWORD,
     DB_PASSWORD,
 ];
 
@@ -60,7 +60,7 @@ fn config_print_merges_every_layer_and_redacts_secrets() {
         .env("FERROCAST_ADMIN_TOKEN", ADMIN_TOKEN)
         .env(
             "FERROCAST_REDIS_URL",
-            format!("redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0"),
+            format!("redis://:{BUS_PASSWORD}@127.0.0.1:6379/0"),
         )
         .env("FERROCAST_LOG", "warn")
         .output()
@@ -104,19 +104,28 @@ async fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) 
     (status, resp.text().await.expect("body"))
 }
 
-fn start_logged() -> ProcessNode {
-    // The Redis adapter points at a closed port, so its connection errors are logged too.
+/// A server logging at debug whose bus (`adapter`) points at a closed port with a password in
+/// its URL, so its connection errors are logged too.
+fn start_logged(adapter: &str) -> ProcessNode {
     let extra = format!(
-        "log = \"debug\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[cluster]\nadapter = \"redis\"\n\
-         redis_url = \"redis://:{REDIS_PASSWORD}@127.0.0.1:1/0\"\nprefix = \"secrets-{}\"",
+        "log = \"debug\"\nadmin_token = \"{ADMIN_TOKEN}\"\n\n[cluster]\nadapter = \"{adapter}\"\n\
+         {adapter}_url = \"{adapter}://user:{BUS_PASSWORD}@127.0.0.1:1\"\nprefix = \"secrets-{}\"",
         std::process::id()
     );
-    process::spawn("secrets", &app_toml(&extra))
+    process::spawn(&format!("secrets-{adapter}"), &app_toml(&extra))
 }
 
 #[tokio::test]
-async fn no_secret_reaches_logs_metrics_or_error_bodies() {
-    let server = start_logged();
+async fn no_secret_reaches_logs_metrics_or_error_bodies_with_redis() {
+    scenario(start_logged("redis")).await;
+}
+
+#[tokio::test]
+async fn no_secret_reaches_logs_metrics_or_error_bodies_with_nats() {
+    scenario(start_logged("nats")).await;
+}
+
+async fn scenario(server: ProcessNode) {
     let base = format!("http://127.0.0.1:{}", server.port);
     let ops = format!("http://127.0.0.1:{}", server.ops_port);
     let app = AppConfig {
