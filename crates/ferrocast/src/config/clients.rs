@@ -40,3 +40,26 @@ impl ClientsConfig {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::{Config, Overrides};
+    use std::path::Path;
+
+    #[test]
+    fn trusted_proxies_are_addresses_or_ranges_and_a_bad_one_is_named() {
+        let load = |toml: &str| {
+            Config::load(
+                Some((Path::new("f.toml"), toml)),
+                Vec::new(),
+                &Overrides::default(),
+            )
+        };
+        let ok = load("[clients]\ntrusted_proxies = [\"10.0.0.0/8\", \"::1\", \"192.168.1.7\"]\n")
+            .expect("valid");
+        assert_eq!(ok.clients.proxy_ranges().map(|r| r.len()), Ok(3));
+        let e = load("[clients]\ntrusted_proxies = [\"10.0.0.0/33\"]\n").expect_err("bad range");
+        assert!(e.to_string().contains("clients.trusted_proxies"), "{e}");
+        assert!(e.to_string().contains("10.0.0.0/33"), "{e}");
+    }
+}
