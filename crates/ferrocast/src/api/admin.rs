@@ -1,5 +1,6 @@
 //! The admin API: apps as data, under `/admin/apps`, authenticated by the admin token
-//! (`Authorization: Bearer …`, compared in constant time, length included) and absent unless a token is set.
+//! (`Authorization: Bearer …`, compared in constant time, length included) and absent unless a
+//! token is set.
 //! Writes go to the app store (`apps::records`), then the live set is reloaded here and on every
 //! other node. Secrets are shown only when created or rotated, never when listing.
 
