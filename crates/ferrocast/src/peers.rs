@@ -86,9 +86,6 @@ impl PeerLimits {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let n = counts.entry(key).or_insert(0);
         if self.max != 0 && *n >= self.max {
-            if *n == 0 {
-                counts.remove(&key);
-            }
             return None;
         }
         *n += 1;
