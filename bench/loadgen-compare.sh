@@ -26,6 +26,10 @@ cat > "$WORK/ferrocast-bench.toml" <<TOML
 data_dir = "$WORK/data"
 drain_grace = 0
 
+# The load generator opens every connection from 127.0.0.1.
+[clients]
+max_connections_per_ip = 0
+
 [[apps]]
 id = "bench-app"
 key = "bench-key"

@@ -20,7 +20,7 @@ mkdir -p "$OUTDIR"
 TMP=$(mktemp -d)
 PID=""
 trap '[ -n "$PID" ] && kill -KILL "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
-printf 'data_dir = "%s/data"\ndrain_grace = 0\n[[apps]]\nid = "bench-app"\nkey = "bench-key"\nsecret = "bench-secret"\nmax_connections = 0\n' "$TMP" > "$TMP/f.toml"
+printf 'data_dir = "%s/data"\ndrain_grace = 0\n[clients]\nmax_connections_per_ip = 0\n[[apps]]\nid = "bench-app"\nkey = "bench-key"\nsecret = "bench-secret"\nmax_connections = 0\n' "$TMP" > "$TMP/f.toml"
 SERVE=("$FERROCAST_BIN" serve --config "$TMP/f.toml" --host 127.0.0.1 --port "$PORT" --metrics-port 0)
 
 wait_port() {

@@ -43,6 +43,10 @@ cat > "$TMP/ferrocast.toml" <<EOF
 data_dir = "$TMP/data"
 drain_grace = 0
 
+# The load generator opens every connection from 127.0.0.1.
+[clients]
+max_connections_per_ip = 0
+
 [[apps]]
 id = "bench-app"
 key = "bench-key"

@@ -34,6 +34,17 @@ pub fn verify(secret: &str, msg: &str, signature_hex: &str) -> bool {
     }
 }
 
+/// Whether two secrets (tokens, passwords) are equal, in time that depends on neither their
+/// contents nor their lengths: both are hashed first, then the digests compared in constant
+/// time.
+pub fn secrets_equal(given: &str, expected: &str) -> bool {
+    let (a, b) = (
+        Sha256::digest(given.as_bytes()),
+        Sha256::digest(expected.as_bytes()),
+    );
+    a.ct_eq(&b).into()
+}
+
 /// The string a private or presence channel auth signs: `socket_id:channel[:channel_data]`.
 pub fn channel_string(socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
     match channel_data {
@@ -141,6 +152,14 @@ mod tests {
 
     const KEY: &str = "278d425bdf160c739803";
     const SECRET: &str = "7ad3773142a6692b25b8";
+
+    #[test]
+    fn secrets_compare_by_content_whatever_their_length() {
+        assert!(secrets_equal("tok", "tok"));
+        assert!(!secrets_equal("tok", "toK"));
+        assert!(!secrets_equal("to", "tok"));
+        assert!(!secrets_equal("", "tok"));
+    }
 
     #[test]
     fn private_channel_vector_from_pusher_docs() {

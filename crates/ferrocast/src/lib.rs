@@ -8,11 +8,13 @@
 //! - `api` — the signed Pusher HTTP API (`api/signed.rs` checks signatures) and probes.
 //! - `channels` — each app's channel registry: subscriptions, presence, cache, fan-out;
 //!   `channels/users.rs` for signed-in users and watchlists.
+//! - `peers` — client addresses (trusted proxies) and the per-address connection cap.
 //! - `outbox` — the bounded queue to one connection; slow consumers are closed (4100).
 //! - `apps` — apps and their live state, loaded from an `AppStore` (config file, SQL).
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
 //!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
+//! - `url_parts` — credentials split out of broker/database URLs, percent-decoding.
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //!
 //! # The life of one event
@@ -31,10 +33,12 @@ pub mod config;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
+pub mod peers;
 pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod tls;
+pub mod url_parts;
 pub mod ws;
 
 pub use config::Config;

@@ -13,6 +13,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Publish(args) => ferrocast::cli::publish::run(args).await,
         Command::Apps(args) => ferrocast::cli::apps::run(args).await,
+        Command::Config(args) => ferrocast::cli::config_print::run(args),
     }
 }
 

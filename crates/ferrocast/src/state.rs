@@ -10,6 +10,7 @@ use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::peers::PeerLimits;
 use crate::shutdown::Shutdown;
 
 #[derive(Clone)]
@@ -23,6 +24,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
     pub handshakes: Arc<tokio::sync::Semaphore>,
+    /// WebSockets per client address (`clients.max_connections_per_ip`).
+    pub peers: Arc<PeerLimits>,
     ids: Arc<SocketIds>,
 }
 
@@ -54,6 +57,7 @@ impl Shared {
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),
+            peers: Arc::new(PeerLimits::new(&config.clients)),
             config: Arc::new(config),
             apps,
             store,

@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::{topic_name, Adapter, BusEvent, OutgoingQueue, Topic};
+use crate::url_parts::{percent_decode, split_userinfo};
 
 pub struct NatsAdapter {
     url: String,
@@ -55,7 +56,18 @@ async fn run(
     events: mpsc::Sender<BusEvent>,
 ) {
     let conn_events = events.clone();
-    let options = async_nats::ConnectOptions::new()
+    // Credentials go to async-nats as options, and the URL it gets has none: it does not read
+    // them from the URL, and it logs the URL it connects to.
+    let (address, userinfo) = split_userinfo(&url);
+    let mut options = async_nats::ConnectOptions::new();
+    match userinfo.map(|u| u.split_once(':').ok_or(u)) {
+        Some(Ok((user, pass))) => {
+            options = options.user_and_password(percent_decode(user), percent_decode(pass));
+        }
+        Some(Err(token)) => options = options.token(percent_decode(token)),
+        None => {}
+    }
+    let options = options
         .retry_on_initial_connect()
         .event_callback(move |event| {
             let tx = conn_events.clone();
@@ -69,7 +81,7 @@ async fn run(
                 let _ = tx.send(e).await;
             }
         });
-    let client = match options.connect(url.as_str()).await {
+    let client = match options.connect(address.as_str()).await {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "nats adapter: invalid connection settings");

@@ -1,5 +1,6 @@
 //! The admin API: apps as data, under `/admin/apps`, authenticated by the admin token
-//! (`Authorization: Bearer …`, compared in constant time) and absent unless a token is set.
+//! (`Authorization: Bearer …`, compared in constant time, length included) and absent unless a
+//! token is set.
 //! Writes go to the app store (`apps::records`), then the live set is reloaded here and on every
 //! other node. Secrets are shown only when created or rotated, never when listing.
 
@@ -9,7 +10,6 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq;
 
 use super::error::ApiError;
 use crate::apps::edit::{self, FieldError};
@@ -34,7 +34,7 @@ impl FromRequestParts<Shared> for Admin {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
+        if ferrocast_protocol::signature::secrets_equal(given, expected) {
             Ok(Admin)
         } else {
             Err(ApiError::AdminUnauthorized)

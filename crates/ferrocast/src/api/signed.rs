@@ -120,7 +120,8 @@ impl RequestToVerify<'_> {
                 signature::verify(secret, &to_sign, given_signature)
             })
         };
-        let decoded = percent_decode(self.path);
+        // For SDKs that sign the unescaped path but send it escaped.
+        let decoded = crate::url_parts::percent_decode(self.path);
         if !signed_path(self.path) && (decoded == self.path || !signed_path(&decoded)) {
             return Err(ApiError::InvalidSignature);
         }
@@ -134,16 +135,6 @@ impl RequestToVerify<'_> {
         }
         Ok((app, params))
     }
-}
-
-/// Percent-decodes a path, for SDKs that sign the unescaped path but send it escaped.
-fn percent_decode(path: &str) -> String {
-    let decoded: Vec<u8> =
-        form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned().into_bytes())
-            .unwrap_or_default();
-    String::from_utf8(decoded).unwrap_or_else(|_| path.to_owned())
 }
 
 #[cfg(test)]

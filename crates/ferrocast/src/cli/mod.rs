@@ -1,6 +1,8 @@
-//! The command line: `ferrocast serve`, `ferrocast publish` and `ferrocast apps`.
+//! The command line: `ferrocast serve`, `ferrocast publish`, `ferrocast apps` and
+//! `ferrocast config print`.
 
 pub mod apps;
+pub mod config_print;
 pub mod publish;
 
 use clap::{Args, Parser, Subcommand};
@@ -27,6 +29,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Manage apps: in the configured app store, or through a server's admin API (--url).
     Apps(apps::AppsArgs),
+    /// Show the configuration: `ferrocast config print`.
+    Config(config_print::ConfigArgs),
 }
 
 /// Where the configuration comes from; shared by every command that needs it.

@@ -4,9 +4,13 @@
 //! docs/configuration.md.
 
 mod app;
+mod clients;
 pub mod env;
+mod redact;
 
 pub use app::AppConfig;
+pub use clients::ClientsConfig;
+pub use redact::{redact_url, REDACTED};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -61,6 +65,8 @@ pub struct Config {
     pub max_concurrent_handshakes: usize,
     /// Origins allowed to call the HTTP API from a browser (CORS); `*` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Per-address limits and trusted proxies (`[clients]`).
+    pub clients: ClientsConfig,
     /// Serve wss:// and https:// with this certificate and key.
     pub tls: Option<TlsConfig>,
     /// How nodes find each other: the adapter and its settings.
@@ -163,6 +169,7 @@ impl Default for Config {
             max_header_kb: 16,
             max_concurrent_handshakes: 1024,
             cors_allowed_origins: vec!["*".into()],
+            clients: ClientsConfig::default(),
             tls: None,
             cluster: ClusterConfig::default(),
             app_store: "sqlite".into(),
@@ -279,6 +286,12 @@ impl Config {
             if kb > app::MAX_KB {
                 return Err(invalid(field.into(), "must be at most 1048576 (1 GiB)"));
             }
+        }
+        if let Err(reason) = self.clients.proxy_ranges() {
+            return Err(ConfigError::Invalid {
+                field: "clients.trusted_proxies".into(),
+                reason,
+            });
         }
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));

@@ -1,21 +1,25 @@
 //! The WebSocket edge: `GET /app/{key}?protocol=7` is checked (draining, app, origin, protocol
-//! version, connection quota, concurrent handshakes) and upgraded into a session, or upgraded
-//! only to be told the Pusher error code and closed, which is how pusher-js learns why.
+//! version, connections per client address, connection quota, concurrent handshakes) and
+//! upgraded into a session, or upgraded only to be told the Pusher error code and closed, which
+//! is how pusher-js learns why.
 
 mod connection;
 mod heartbeat;
+mod read_error;
 mod session;
 mod writer;
 
 use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use ferrocast_protocol::{ErrorCode, SUPPORTED_PROTOCOLS};
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use crate::apps::{App, ConnectionSlot};
+use crate::peers::PeerSlot;
 use crate::state::Shared;
 
 /// Read and write buffers per connection. Small, because idle connections are the common case;
@@ -46,6 +50,7 @@ impl Refusal {
 
 pub async fn upgrade(
     State(shared): State<Shared>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(key): Path<String>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
@@ -65,15 +70,20 @@ pub async fn upgrade(
     let origin = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|o| o.to_str().ok());
+    let client = shared.peers.client_ip(peer, &headers);
     match admit(
         &shared,
         &key,
         query.get("protocol").map(String::as_str),
         origin,
+        client,
     ) {
-        Ok((app, slot)) => ws.on_upgrade(move |socket| session::run(socket, shared, app, slot)),
+        Ok((app, slot, peer_slot)) => ws.on_upgrade(move |socket| async move {
+            session::run(socket, shared, app, slot).await;
+            drop(peer_slot);
+        }),
         Err(r) => {
-            tracing::debug!(code = r.code.code(), app = %r.app, "connection refused");
+            tracing::debug!(code = r.code.code(), app = %r.app, %client, "connection refused");
             shared.metrics.connection_refused(&r.app, r.code.code());
             ws.on_upgrade(move |socket| session::refuse(socket, r.code, r.message))
         }
@@ -91,7 +101,8 @@ fn admit(
     key: &str,
     protocol: Option<&str>,
     origin: Option<&str>,
-) -> Result<(Arc<App>, ConnectionSlot), Refusal> {
+    client: IpAddr,
+) -> Result<(Arc<App>, ConnectionSlot, PeerSlot), Refusal> {
     if shared.shutdown.is_draining() {
         return Err(Refusal::new(ErrorCode::ReconnectNow));
     }
@@ -117,8 +128,15 @@ fn admit(
     if !SUPPORTED_PROTOCOLS.contains(&version) {
         return Err(Refusal::new(ErrorCode::UnsupportedProtocol).for_app(&app));
     }
+    // 4100, not a 40xx code: pusher-js backs off and retries, so a client behind a busy NAT
+    // gets in once others leave instead of giving up for good.
+    let peer_slot = shared.peers.try_acquire(client).ok_or_else(|| {
+        let mut r = Refusal::new(ErrorCode::OverCapacity).for_app(&app);
+        r.message = "Too many connections from this address".into();
+        r
+    })?;
     let slot = app
         .try_connect()
         .ok_or_else(|| Refusal::new(ErrorCode::OverConnectionQuota).for_app(&app))?;
-    Ok((app, slot))
+    Ok((app, slot, peer_slot))
 }

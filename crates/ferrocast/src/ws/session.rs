@@ -18,9 +18,6 @@ use crate::metrics::AppMetrics;
 use crate::outbox::outbox;
 use crate::state::Shared;
 
-/// Close code for a message over the size cap (RFC 6455).
-const CLOSE_TOO_BIG: u16 = 1009;
-
 pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: ConnectionSlot) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
@@ -99,7 +96,10 @@ pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: 
                     None => break End::Quiet,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
-                        break if is_too_big(&e) { End::TooBig } else { End::Quiet };
+                        break match super::read_error::close_for(&e) {
+                            Some((code, reason)) => End::ReadError(code, reason),
+                            None => End::Quiet,
+                        };
                     }
                 }
             }
@@ -136,8 +136,9 @@ enum End {
     Quiet,
     /// The client sent Close: flush tungstenite's echo of it.
     EchoClose,
-    /// A message over the size cap: close with 1009.
-    TooBig,
+    /// A read the protocol forbids (too big, invalid UTF-8, broken framing): close with its
+    /// RFC 6455 code.
+    ReadError(u16, &'static str),
     /// The server closes: `pusher:error` with the code, then a Close frame.
     Error(Closing),
 }
@@ -155,9 +156,9 @@ async fn finish(
         End::EchoClose => {
             let _ = tokio::time::timeout(second, sink.flush()).await;
         }
-        End::TooBig => {
-            let reason = Utf8Bytes::from_static("Message too big");
-            writer::close(sink, second, None, CLOSE_TOO_BIG, reason).await;
+        End::ReadError(code, reason) => {
+            let reason = Utf8Bytes::from_static(reason);
+            writer::close(sink, second, None, code, reason).await;
         }
         End::Error(closing) => {
             if closing.code == ErrorCode::OverCapacity {
@@ -199,9 +200,4 @@ pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) 
         Ok::<_, axum::Error>(())
     })
     .await;
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let s = e.to_string();
-    s.contains("too long") || s.contains("too big") || s.contains("Space limit")
 }

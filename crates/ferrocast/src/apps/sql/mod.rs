@@ -17,6 +17,7 @@ use sqlx::{AssertSqlSafe, SqlSafeStr, SqlStr};
 
 use super::store::{AppStore, StoreError, StoreFuture};
 use crate::config::AppConfig;
+use crate::url_parts::{percent_decode, split_userinfo};
 
 /// How long an operation waits for a connection (and the first connection at start).
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -430,15 +431,11 @@ fn fail(name: &str, op: &str, e: &sqlx::Error, secrets: &[String]) -> StoreError
 /// The password of `url` (as written and percent-decoded) and any `password=` parameter.
 fn url_secrets(url: &str) -> Vec<String> {
     let mut secrets = Vec::new();
-    let Some((_, rest)) = url.split_once("://") else {
-        return secrets;
-    };
-    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
-    if let Some((userinfo, _)) = before_query.rsplit_once('@') {
-        if let Some((_, password)) = userinfo.split_once(':') {
-            secrets.push(password.to_owned());
-        }
+    let (address, userinfo) = split_userinfo(url);
+    if let Some((_, password)) = userinfo.and_then(|u| u.split_once(':')) {
+        secrets.push(password.to_owned());
     }
+    let query = address.split_once('?').map_or("", |(_, q)| q);
     for pair in query.split('&') {
         if let Some((name, value)) = pair.split_once('=') {
             if name.eq_ignore_ascii_case("password") {
@@ -454,26 +451,6 @@ fn url_secrets(url: &str) -> Vec<String> {
     // Longest first, so a secret containing another is replaced whole.
     secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     secrets
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                out.push((hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0)) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn redact(message: &str, secrets: &[String]) -> String {

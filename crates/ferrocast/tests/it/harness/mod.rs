@@ -4,6 +4,7 @@
 mod api;
 pub mod cluster;
 pub mod process;
+pub mod raw;
 mod ws;
 
 pub use api::{assert_error, http_get, now, sign_exact, ApiClient};

@@ -32,9 +32,13 @@ pub fn data(frame: &Value) -> Value {
 }
 
 impl WsClient {
-    /// Opens the socket without reading anything.
-    pub async fn open(url: &str) -> Self {
-        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(url))
+    /// Finishes a client handshake within the deadline.
+    async fn handshake<E: std::fmt::Debug, R>(
+        handshake: impl std::future::Future<
+            Output = Result<(WebSocketStream<MaybeTlsStream<TcpStream>>, R), E>,
+        >,
+    ) -> Self {
+        let (ws, _) = tokio::time::timeout(DEADLINE, handshake)
             .await
             .expect("connect deadline")
             .expect("websocket handshake");
@@ -44,18 +48,31 @@ impl WsClient {
         }
     }
 
+    /// Opens the socket without reading anything.
+    pub async fn open(url: &str) -> Self {
+        Self::handshake(tokio_tungstenite::connect_async(url)).await
+    }
+
+    /// Opens the socket for `req` (a URL or a request with headers) to `addr` from the
+    /// loopback address `from`.
+    pub async fn open_from(
+        from: std::net::IpAddr,
+        addr: std::net::SocketAddr,
+        req: impl tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+    ) -> Self {
+        let tcp = super::raw::tcp_from(from, addr).await.expect("tcp");
+        Self::handshake(tokio_tungstenite::client_async(
+            req,
+            MaybeTlsStream::Plain(tcp),
+        ))
+        .await
+    }
+
     /// Opens the socket for a prepared request (custom headers).
     pub async fn open_request(
         req: tokio_tungstenite::tungstenite::handshake::client::Request,
     ) -> Self {
-        let (ws, _) = tokio::time::timeout(DEADLINE, tokio_tungstenite::connect_async(req))
-            .await
-            .expect("connect deadline")
-            .expect("websocket handshake");
-        Self {
-            ws,
-            socket_id: String::new(),
-        }
+        Self::handshake(tokio_tungstenite::connect_async(req)).await
     }
 
     /// Opens the socket and reads `pusher:connection_established`.
