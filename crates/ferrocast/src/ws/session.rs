@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+use super::close;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
 use crate::apps::{App, ConnectionSlot};
@@ -19,9 +20,6 @@ use crate::state::Shared;
 
 /// Frames written per flush at most, so one busy socket cannot starve its own reads.
 const MAX_BATCH: usize = 64;
-
-/// Close code for a message over the size cap (RFC 6455).
-const CLOSE_TOO_BIG: u16 = 1009;
 
 pub(super) async fn run(
     mut ws: WebSocket,
@@ -99,9 +97,7 @@ pub(super) async fn run(
                     None => break None,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
-                        if is_too_big(&e) {
-                            close_with(&mut ws, CLOSE_TOO_BIG, "Message too big").await;
-                        }
+                        close::fail(&mut ws, &e).await;
                         break None;
                     }
                 }
@@ -212,17 +208,4 @@ async fn write_batch(
     } else {
         Err(())
     }
-}
-
-async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let frame = Message::Close(Some(CloseFrame {
-        code,
-        reason: Utf8Bytes::from_static(reason),
-    }));
-    let _ = tokio::time::timeout(Duration::from_secs(1), ws.send(frame)).await;
-}
-
-fn is_too_big(e: &axum::Error) -> bool {
-    let s = e.to_string();
-    s.contains("too long") || s.contains("too big") || s.contains("Space limit")
 }

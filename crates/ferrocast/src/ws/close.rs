@@ -1,0 +1,53 @@
+//! Failing a WebSocket connection (RFC 6455 7.1.7): the close code a read error earns
+//! (7.4.1) and the Close frame sent before the socket is dropped. Shared by every WebSocket the
+//! server holds, so Pusher clients and the Autobahn echo fail the same way.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use std::error::Error as _;
+use std::time::Duration;
+use tungstenite::Error as WsError;
+
+/// A malformed frame: reserved bits, bad opcode, unmasked, bad control frame, bad fragments.
+pub(super) const PROTOCOL_ERROR: u16 = 1002;
+/// A text message or close reason that is not UTF-8.
+pub(super) const INVALID_PAYLOAD: u16 = 1007;
+/// A frame or message over `max_message_kb`.
+pub(super) const TOO_BIG: u16 = 1009;
+
+/// How long the failing Close frame may take to write; the peer is misbehaving already.
+const CLOSE_WRITE: Duration = Duration::from_secs(1);
+
+/// The close code and reason for a read error, or `None` when the transport itself failed
+/// (reset, EOF) and there is nobody to tell.
+pub(super) fn failure(e: &axum::Error) -> Option<(u16, &'static str)> {
+    let inner = e.source()?.downcast_ref::<WsError>()?;
+    match inner {
+        WsError::Utf8(_) => Some((INVALID_PAYLOAD, "Invalid UTF-8")),
+        WsError::Capacity(_) => Some((TOO_BIG, "Message too big")),
+        WsError::Protocol(p) if is_transport(p) => None,
+        WsError::Protocol(_) => Some((PROTOCOL_ERROR, "Protocol error")),
+        _ => None,
+    }
+}
+
+/// Protocol errors that describe the TCP stream ending, not a frame the peer sent.
+fn is_transport(p: &tungstenite::error::ProtocolError) -> bool {
+    use tungstenite::error::ProtocolError as P;
+    matches!(p, P::ResetWithoutClosingHandshake | P::SendAfterClosing)
+}
+
+/// Sends the Close frame `e` calls for, if any. The caller drops the socket afterwards.
+pub(super) async fn fail(ws: &mut WebSocket, e: &axum::Error) {
+    if let Some((code, reason)) = failure(e) {
+        send(ws, code, reason).await;
+    }
+}
+
+/// Sends a Close frame with `code`, giving up after a short wait.
+pub(super) async fn send(ws: &mut WebSocket, code: u16, reason: &'static str) {
+    let frame = Message::Close(Some(CloseFrame {
+        code,
+        reason: Utf8Bytes::from_static(reason),
+    }));
+    let _ = tokio::time::timeout(CLOSE_WRITE, ws.send(frame)).await;
+}
