@@ -26,6 +26,19 @@ MODE=${1:-run}
 
 log() { echo "autobahn: $*" >&2; }
 
+case $MODE in
+  run | --setup | --update) ;;
+  *) echo "usage: scripts/autobahn.sh [--setup | --update]" >&2; exit 2 ;;
+esac
+if [ "$(id -u)" != 0 ]; then
+  log "SKIP: needs root (debootstrap, chroot and mounts)"
+  exit $SKIP
+fi
+# One run at a time: runs share the chroot and its /tmp.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/lock"
+flock 9
+
 # --- The chroot --------------------------------------------------------------------------------
 
 MOUNTS=()

@@ -51,3 +51,42 @@ pub(super) async fn send(ws: &mut WebSocket, code: u16, reason: &'static str) {
     }));
     let _ = tokio::time::timeout(CLOSE_WRITE, ws.send(frame)).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tungstenite::error::{CapacityError, ProtocolError};
+
+    fn code(e: WsError) -> Option<u16> {
+        failure(&axum::Error::new(e)).map(|(code, _)| code)
+    }
+
+    #[test]
+    fn read_errors_map_to_rfc_6455_close_codes() {
+        // Fails if axum stops wrapping the tungstenite version named in Cargo.toml.
+        assert_eq!(code(WsError::Utf8("bad".into())), Some(INVALID_PAYLOAD));
+        let too_long = CapacityError::MessageTooLong {
+            size: 2,
+            max_size: 1,
+        };
+        assert_eq!(code(WsError::Capacity(too_long)), Some(TOO_BIG));
+        let rsv = ProtocolError::NonZeroReservedBits;
+        assert_eq!(code(WsError::Protocol(rsv)), Some(PROTOCOL_ERROR));
+        let reset = ProtocolError::ResetWithoutClosingHandshake;
+        assert_eq!(code(WsError::Protocol(reset)), None);
+        assert_eq!(code(WsError::ConnectionClosed), None);
+        let io = std::io::Error::from(std::io::ErrorKind::BrokenPipe);
+        assert_eq!(code(WsError::Io(io)), None);
+    }
+
+    #[test]
+    fn every_close_code_is_in_docs_errors_md() {
+        let doc = include_str!("../../../../docs/errors.md");
+        for code in [PROTOCOL_ERROR, INVALID_PAYLOAD, TOO_BIG] {
+            assert!(
+                doc.contains(&format!("| {code} |")),
+                "docs/errors.md lacks {code}"
+            );
+        }
+    }
+}
