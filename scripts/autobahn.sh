@@ -12,7 +12,7 @@
 #   scripts/autobahn.sh --update   run, then write the results as the new expected.json
 #
 # Exit status: 0 all cases as expected or better; 1 a case regressed (listed); 77 the chroot
-# could not be built (Debian's mirror or PyPI unreachable) — CI prints a skip for that one.
+# could not be built (Debian's mirror or PyPI unreachable, or not root) — CI prints a skip.
 # Needs root (debootstrap, chroot, mounts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
