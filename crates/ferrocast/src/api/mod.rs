@@ -15,6 +15,7 @@ mod users;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::State;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -63,8 +64,11 @@ pub fn router(shared: Shared) -> Router {
     } else {
         Router::new()
     };
-    Router::new()
-        .route("/app/{key}", get(ws::upgrade))
+    let router = Router::new().route("/app/{key}", get(ws::upgrade));
+    // Test builds only: the Autobahn suite's echo endpoint (scripts/autobahn.sh).
+    #[cfg(feature = "autobahn-echo")]
+    let router = router.route(ws::echo::PATH, get(ws::echo::upgrade));
+    router
         .merge(admin)
         .route("/", get(health::health))
         .route("/health", get(health::health))
@@ -105,9 +109,12 @@ async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
 }
 
-async fn not_found(upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>) -> Response {
+async fn not_found(
+    State(shared): State<Shared>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
     match upgrade {
-        Ok(ws) => ws::wrong_path(ws).await,
+        Ok(ws) => ws::wrong_path(ws, &shared.config).await,
         Err(_) => ApiError::NotFound.into_response(),
     }
 }

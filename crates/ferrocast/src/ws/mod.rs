@@ -3,9 +3,11 @@
 //! upgraded into a session, or upgraded only to be told the Pusher error code and closed, which
 //! is how pusher-js learns why.
 
+mod close;
 mod connection;
+#[cfg(feature = "autobahn-echo")]
+pub mod echo;
 mod heartbeat;
-mod read_error;
 mod session;
 mod writer;
 
@@ -17,8 +19,11 @@ use ferrocast_protocol::{ErrorCode, SUPPORTED_PROTOCOLS};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
+use crate::api::error::ApiError;
 use crate::apps::{App, ConnectionSlot};
+use crate::config::Config;
 use crate::peers::PeerSlot;
 use crate::state::Shared;
 
@@ -56,17 +61,11 @@ pub async fn upgrade(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    // Held until the upgrade response is built; beyond the limit, refuse at the HTTP level so a
-    // handshake flood costs as little as possible.
-    let Ok(_permit) = shared.handshakes.clone().try_acquire_owned() else {
-        return crate::api::error::ApiError::Busy.into_response();
+    let _permit = match handshake_permit(&shared) {
+        Ok(p) => p,
+        Err(busy) => return busy.into_response(),
     };
-    let max = shared.config.max_message_kb * 1024;
-    let ws = ws
-        .read_buffer_size(SOCKET_BUFFER)
-        .write_buffer_size(SOCKET_BUFFER)
-        .max_message_size(max)
-        .max_frame_size(max);
+    let ws = configure(ws, &shared.config);
     let origin = headers
         .get(axum::http::header::ORIGIN)
         .and_then(|o| o.to_str().ok());
@@ -90,10 +89,31 @@ pub async fn upgrade(
     }
 }
 
+/// One of the `max_concurrent_handshakes` slots, held until the upgrade response is built;
+/// beyond the limit, a 503 at the HTTP level so a handshake flood costs as little as possible.
+fn handshake_permit(shared: &Shared) -> Result<OwnedSemaphorePermit, ApiError> {
+    shared
+        .handshakes
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Busy)
+}
+
+/// The WebSocket settings of every upgrade the server accepts: buffer sizes and the frame and
+/// message caps. The one place they are set, so the Autobahn echo tests what clients get.
+fn configure(ws: WebSocketUpgrade, config: &Config) -> WebSocketUpgrade {
+    let max = config.max_message_kb * 1024;
+    ws.read_buffer_size(SOCKET_BUFFER)
+        .write_buffer_size(SOCKET_BUFFER)
+        .max_message_size(max)
+        .max_frame_size(max)
+}
+
 /// A WebSocket upgrade on any other path: told 4005 so clients stop retrying.
-pub async fn wrong_path(ws: WebSocketUpgrade) -> Response {
+pub async fn wrong_path(ws: WebSocketUpgrade, config: &Config) -> Response {
     let code = ErrorCode::PathNotFound;
-    ws.on_upgrade(move |socket| session::refuse(socket, code, code.message().to_owned()))
+    configure(ws, config)
+        .on_upgrade(move |socket| session::refuse(socket, code, code.message().to_owned()))
 }
 
 fn admit(

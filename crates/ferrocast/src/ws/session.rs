@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
+use super::close;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
 use super::writer;
@@ -96,7 +97,7 @@ pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: 
                     None => break End::Quiet,
                     Some(Err(e)) => {
                         tracing::debug!(%socket_id, error = %e, "websocket read error");
-                        break match super::read_error::close_for(&e) {
+                        break match close::failure(&e) {
                             Some((code, reason)) => End::ReadError(code, reason),
                             None => End::Quiet,
                         };
