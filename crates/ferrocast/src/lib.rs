@@ -14,6 +14,8 @@
 //!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
+//! - `dashboard` — the browser dashboard at `/dashboard` (sessions, pages, JSON and the live
+//!   feed); `debug_feed` — each app's debug tap, free while nobody watches.
 //!
 //! # The life of one event
 //! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
@@ -28,6 +30,8 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
+pub mod debug_feed;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;

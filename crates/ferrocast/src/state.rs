@@ -9,6 +9,7 @@ use crate::adapter::Adapter;
 use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
@@ -23,6 +24,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
     pub handshakes: Arc<tokio::sync::Semaphore>,
+    /// Dashboard sessions and login limits.
+    pub dashboard: Arc<Dashboard>,
     ids: Arc<SocketIds>,
 }
 
@@ -54,6 +57,7 @@ impl Shared {
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),
+            dashboard: Arc::new(Dashboard::new(&config)),
             config: Arc::new(config),
             apps,
             store,

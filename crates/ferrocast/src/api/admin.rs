@@ -19,7 +19,7 @@ use crate::config::AppConfig;
 use crate::state::Shared;
 
 /// Proof that the request carries the admin token.
-pub(super) struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
@@ -28,6 +28,11 @@ impl FromRequestParts<Shared> for Admin {
         let Some(expected) = shared.config.admin_token.as_deref() else {
             return Err(ApiError::NotFound);
         };
+        // The dashboard's pages send their session cookie instead of the token.
+        if let Some(session) = crate::dashboard::session_auth(&parts.method, &parts.headers, shared)
+        {
+            return session.map(|()| Admin);
+        }
         let given = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)

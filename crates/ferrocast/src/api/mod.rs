@@ -23,7 +23,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::Shared;
 use crate::ws;
+pub(crate) use admin::Admin;
 use error::ApiError;
+pub(crate) use events::publish_one;
 
 /// The main listener's routes: WebSocket, HTTP API and probes.
 pub fn router(shared: Shared) -> Router {
@@ -58,6 +60,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/admin/apps/{id}/rotate-secret", post(admin::rotate_secret))
         .route("/admin/apps/{id}/disable", post(admin::disable))
         .route("/admin/apps/{id}/enable", post(admin::enable));
+    let dashboard = crate::dashboard::routes(&shared.config, admin.clone());
     let admin = if shared.config.admin_token.is_some() {
         admin
     } else {
@@ -66,6 +69,7 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/app/{key}", get(ws::upgrade))
         .merge(admin)
+        .merge(dashboard)
         .route("/", get(health::health))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

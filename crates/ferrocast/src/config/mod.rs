@@ -4,9 +4,11 @@
 //! docs/configuration.md.
 
 mod app;
+mod dashboard;
 pub mod env;
 
 pub use app::AppConfig;
+pub use dashboard::DashboardConfig;
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -76,6 +78,8 @@ pub struct Config {
     pub apps_reload_ms: u64,
     /// Bearer token of the admin API (`/admin/apps`); the admin API is off without one.
     pub admin_token: Option<String>,
+    /// The browser dashboard (`/dashboard`, on when `admin_token` is set).
+    pub dashboard: DashboardConfig,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
 }
@@ -159,6 +163,7 @@ impl Default for Config {
             app_store_table_prefix: "ferrocast_".into(),
             apps_reload_ms: 2000,
             admin_token: None,
+            dashboard: DashboardConfig::default(),
             log: "info".into(),
             log_format: LogFormat::Text,
             apps: vec![AppConfig::default()],
@@ -270,6 +275,9 @@ impl Config {
                 return Err(invalid(field.into(), "must be at most 1048576 (1 GiB)"));
             }
         }
+        self.dashboard
+            .validate()
+            .map_err(|(field, reason)| invalid(field.into(), reason))?;
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));
         }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
 use crate::apps::{App, ConnectionSlot};
+use crate::debug_feed::DebugEvent;
 use crate::metrics::AppMetrics;
 use crate::outbox::{outbox, Outgoing};
 use crate::state::Shared;
@@ -28,6 +29,7 @@ pub(super) async fn run(
     shared: Shared,
     app: Arc<App>,
     mut slot: ConnectionSlot,
+    origin: Option<String>,
 ) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
@@ -37,6 +39,11 @@ pub(super) async fn run(
     slot.attach(&handle);
     let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
     tracing::debug!(app = %app.id, %socket_id, "connected");
+    let debug = app.debug.clone();
+    debug.emit(|| DebugEvent::Connected {
+        socket_id: socket_id.to_string(),
+        origin,
+    });
     handle.send(
         ServerMessage::ConnectionEstablished {
             socket_id,
@@ -120,6 +127,7 @@ pub(super) async fn run(
         }
     };
     conn.cleanup();
+    debug.emit(|| DebugEvent::disconnected(socket_id, end.as_ref().map(|c| (c.code, &*c.message))));
     if let Some(closing) = end {
         if closing.code == ErrorCode::OverCapacity {
             metrics.slow_consumers.increment(1);
