@@ -14,6 +14,8 @@ mod apps_store;
 mod cluster_nats;
 mod cluster_redis;
 mod cluster_scenarios;
+mod dashboard;
+mod dashboard_feed;
 mod ops_limits;
 mod ops_metrics;
 mod ops_shutdown;

@@ -3,6 +3,7 @@
 
 mod api;
 pub mod cluster;
+pub mod dashboard;
 pub mod process;
 mod ws;
 
