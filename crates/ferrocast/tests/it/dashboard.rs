@@ -307,3 +307,58 @@ async fn channels_show_counts_members_and_the_cached_event() {
     assert_eq!(cache["cached"]["data"], "{\"v\":7}");
     assert_eq!(cache["members"], json!(null));
 }
+
+#[tokio::test]
+async fn failed_logins_are_rate_limited() {
+    let server = TestServer::with_config(with_token()).await;
+    let mut b = Browser::new(&server);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        statuses.push(b.login("guess").await.status().as_u16());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 401 || *s == 429),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.contains(&429),
+        "a burst of guesses is slowed: {statuses:?}"
+    );
+    assert_eq!(b.cookie, None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_shows_every_node_of_a_cluster() {
+    use crate::harness::cluster::{node_config, unique_prefix, wait_meshed, REDIS};
+    use ferrocast::config::AdapterKind;
+    let prefix = unique_prefix();
+    let mut nodes = Vec::new();
+    for _ in 0..2 {
+        let mut cfg = node_config(AdapterKind::Redis, REDIS, &prefix, vec![test_app()]);
+        cfg.admin_token = Some(TOKEN.into());
+        nodes.push(TestServer::with_config(cfg).await);
+    }
+    wait_meshed(&nodes).await;
+    let _client = nodes[1].connect("test-key").await;
+    let mut b = Browser::new(&nodes[0]);
+    b.login(TOKEN).await;
+    let other = nodes[1].shared.cluster.node();
+    crate::harness::eventually_async("node 0 to see node 1's load and connection", || async {
+        let (_, stats) = b.get_json("/dashboard/api/stats").await;
+        stats["cluster"]["peers"].as_array().is_some_and(|peers| {
+            peers.iter().any(|p| {
+                p["node"] == other
+                    && p["connections"] == 1
+                    && p["stats"]["rss_bytes"].as_u64().is_some_and(|m| m > 0)
+                    && p["stats"]["messages_out"].as_u64().is_some()
+            })
+        })
+    })
+    .await;
+    let (_, stats) = b.get_json("/dashboard/api/stats").await;
+    assert_eq!(stats["cluster"]["adapter"], "redis");
+    assert_eq!(
+        stats["node"]["connections"], 0,
+        "the client is on the other node"
+    );
+}
