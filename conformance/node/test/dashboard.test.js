@@ -161,20 +161,24 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
       .map((c) => c.id || c.name));
   assert.deepEqual(unlabelled, []);
 
-  // Channels: the occupied channel with its subscription.
+  // Channels: the occupied channels with their subscriptions, and a cache channel's last event.
+  const sdk = new PusherServer({
+    appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false,
+  });
+  const cache = client.subscribe('cache-dash');
+  await nextEvent(cache, 'pusher:subscription_succeeded', { what: 'subscription to the cache channel' });
+  await sdk.trigger('cache-dash', 'last-word', { kept: true });
   await page.goto(`${base}/dashboard/#/channels/${app.id}`);
   await page.waitForSelector('#channels-table th:text("dash-channel")');
-  const row = await page.textContent('#channels-table tbody tr');
-  assert.match(row, /dash-channel\s*1/);
+  const rows = await page.$$eval('#channels-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(rows.some((r) => /^dash-channel\s*1/.test(r)), rows.join(' | '));
+  assert.ok(rows.some((r) => /^cache-dash\s*1.*last-word.*"kept":true/.test(r)), rows.join(' | '));
   await screenshot(page, 'channels');
 
   // Overview: live figures, updated every second without reloading. A backend publishes
   // meanwhile, and "messages in / s" follows it.
   await page.goto(`${base}/dashboard/#/overview`);
   await page.waitForSelector('#metric-connections:text("1")');
-  const sdk = new PusherServer({
-    appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false,
-  });
   let publishing = true;
   const traffic = (async () => {
     for (let i = 0; publishing; i += 1) {

@@ -1,5 +1,6 @@
 //! The admin API: apps as data, under `/admin/apps`, authenticated by the admin token
-//! (`Authorization: Bearer …`, compared in constant time) and absent unless a token is set.
+//! (`Authorization: Bearer …`, compared in constant time) or a dashboard session, and absent
+//! unless a token is set.
 //! Writes go to the app store (`apps::records`), then the live set is reloaded here and on every
 //! other node. Secrets are shown only when created or rotated, never when listing.
 
@@ -28,11 +29,6 @@ impl FromRequestParts<Shared> for Admin {
         let Some(expected) = shared.config.admin_token.as_deref() else {
             return Err(ApiError::NotFound);
         };
-        // The dashboard's pages send their session cookie instead of the token.
-        if let Some(session) = crate::dashboard::session_auth(&parts.method, &parts.headers, shared)
-        {
-            return session.map(|()| Admin);
-        }
         let given = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -40,9 +36,12 @@ impl FromRequestParts<Shared> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if bool::from(given.as_bytes().ct_eq(expected.as_bytes())) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::AdminUnauthorized)
+            return Ok(Admin);
+        }
+        // The dashboard's pages send their session cookie instead of the token.
+        match crate::dashboard::session_auth(&parts.method, &parts.headers, shared) {
+            Some(session) => session.map(|()| Admin),
+            None => Err(ApiError::AdminUnauthorized),
         }
     }
 }

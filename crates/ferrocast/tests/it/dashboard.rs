@@ -124,6 +124,16 @@ async fn login_sets_a_strict_session_cookie_and_wrong_tokens_are_refused() {
         (200, &json!("(hidden)"))
     );
 
+    // The bearer token is enough, whatever cookie comes with it (scripts, the CLI).
+    let resp = reqwest::Client::new()
+        .get(format!("{}/dashboard/api/stats", b.base))
+        .bearer_auth(TOKEN)
+        .header("cookie", "ferrocast_dashboard=stale")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 200);
+
     // A forged or stale cookie is no session.
     let mut forged = Browser::new(&server);
     forged.cookie = Some("ferrocast_dashboard=0123".into());
