@@ -14,7 +14,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { chromium } = require('playwright-core');
 
-const { PusherJs, PusherServer, REPO_ROOT, nextEvent, startServer, waitUntil } = require('./harness');
+const { PusherJs, REPO_ROOT, makeSdk, nextEvent, startServer, waitUntil } = require('./harness');
 
 const TOKEN = 'dashboard-e2e-token';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
@@ -162,9 +162,7 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
   assert.deepEqual(unlabelled, []);
 
   // Channels: the occupied channels with their subscriptions, and a cache channel's last event.
-  const sdk = new PusherServer({
-    appId: app.id, key: app.key, secret: app.secret, host: '127.0.0.1', port: String(server.port), useTLS: false,
-  });
+  const sdk = makeSdk(server.port, app);
   const cache = client.subscribe('cache-dash');
   await nextEvent(cache, 'pusher:subscription_succeeded', { what: 'subscription to the cache channel' });
   await sdk.trigger('cache-dash', 'last-word', { kept: true });
