@@ -542,7 +542,8 @@ impl Cluster {
                 &BusMessage::Heartbeat {
                     from: self.node,
                     connections,
-                    stats: Some(self.load()),
+                    // Only read when it goes on a bus (`send` drops it on a single node).
+                    stats: (self.adapter.name() != "local").then(|| self.load()),
                 },
             );
             let dead = lock(&self.nodes).expire(Instant::now(), timeout);
