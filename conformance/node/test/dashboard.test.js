@@ -133,6 +133,7 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
   const channel = client.subscribe('dash-channel');
   await nextEvent(channel, 'pusher:subscription_succeeded', { what: 'subscription on the new app' });
   const socketId = client.connection.socket_id;
+  const sdk = makeSdk(server.port, app);
   await page.waitForSelector(`#feed li[data-type="connected"]:has-text("${socketId}")`);
   await page.waitForSelector('#feed li[data-type="subscribed"]:has-text("dash-channel")');
 
@@ -144,6 +145,15 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
   await page.click('#test-event button[type=submit]');
   assert.deepEqual((await received).data, { hello: 'dashboard' });
   await page.waitForSelector('#feed li[data-type="api_event"]:has-text("from-dashboard")');
+
+  // A burst beyond the viewer's cap (50 events/s here) is sampled, and the page says how much
+  // was dropped.
+  await Promise.all(Array.from({ length: 10 }, (_, b) => sdk.triggerBatch(
+    Array.from({ length: 10 }, (_, i) => ({ channel: 'dash-channel', name: 'burst', data: { n: b * 10 + i } })))));
+  await page.waitForFunction(() => {
+    const m = /Sampling active: (\d+) dropped/.exec(document.querySelector('#sampling').textContent);
+    return m && Number(m[1]) >= 30;
+  }, null, { timeout: UI_TIMEOUT });
 
   // Filter and pause work on the live stream.
   await page.click('#pause');
@@ -162,7 +172,6 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
   assert.deepEqual(unlabelled, []);
 
   // Channels: the occupied channels with their subscriptions, and a cache channel's last event.
-  const sdk = makeSdk(server.port, app);
   const cache = client.subscribe('cache-dash');
   await nextEvent(cache, 'pusher:subscription_succeeded', { what: 'subscription to the cache channel' });
   await sdk.trigger('cache-dash', 'last-word', { kept: true });
