@@ -71,7 +71,9 @@ pub async fn upgrade(
         origin,
     ) {
         Ok((app, slot)) => {
-            let origin = origin.map(str::to_owned);
+            // Kept only for the debug feed, so only while someone watches it.
+            let watched = app.debug.watchers() > 0;
+            let origin = origin.filter(|_| watched).map(str::to_owned);
             ws.on_upgrade(move |socket| session::run(socket, shared, app, slot, origin))
         }
         Err(r) => {

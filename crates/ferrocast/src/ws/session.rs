@@ -39,8 +39,7 @@ pub(super) async fn run(
     slot.attach(&handle);
     let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
     tracing::debug!(app = %app.id, %socket_id, "connected");
-    let debug = app.debug.clone();
-    debug.emit(|| DebugEvent::Connected {
+    app.debug.emit(|| DebugEvent::Connected {
         socket_id: socket_id.to_string(),
         origin,
     });
@@ -127,7 +126,8 @@ pub(super) async fn run(
         }
     };
     conn.cleanup();
-    debug.emit(|| DebugEvent::disconnected(socket_id, end.as_ref().map(|c| (c.code, &*c.message))));
+    app.debug
+        .emit(|| DebugEvent::disconnected(socket_id, end.as_ref().map(|c| (c.code, &*c.message))));
     if let Some(closing) = end {
         if closing.code == ErrorCode::OverCapacity {
             metrics.slow_consumers.increment(1);
