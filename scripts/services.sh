@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are listening on loopback: Redis on 6379, NATS on
 # 4222, and for the SQL app stores PostgreSQL on 5432 (user postgres, no password, database
-# `test`) and MariaDB on 3306 (root, empty password, database `test`). Starts whichever is down;
+# `test`) and MariaDB on 3306 (root, empty password, database `test`); and that Debian's
+# `chromium` is installed for the dashboard's browser tests. Starts whichever is down;
 # installs it from Debian's packages first if it is missing and we are root; as root, also lets
 # those test users in from 127.0.0.1 without a password and creates `test` when they cannot.
 # Idempotent: does nothing when all already answer.
@@ -80,6 +81,10 @@ if ! my -e 'SELECT 1' >/dev/null 2>&1 && as_root; then
     FLUSH PRIVILEGES;"
 fi
 my -e 'CREATE DATABASE IF NOT EXISTS test'
+
+# Headless Chromium for the dashboard's browser tests (driven by playwright-core, which
+# downloads no browser of its own).
+[ -x /usr/bin/chromium ] || install chromium
 
 echo "services: redis 127.0.0.1:6379, nats 127.0.0.1:4222, postgresql 127.0.0.1:5432 and" \
   "mariadb 127.0.0.1:3306 are up"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it: Rust unit and integration tests (real server on
 # loopback, real sockets), then the conformance suites that drive the built binary with the real
-# SDKs — pusher-js, pusher and laravel-echo from npm; pusher and pysher from PyPI.
+# SDKs — pusher-js, pusher and laravel-echo from npm (and the dashboard in headless Chromium,
+# driven by playwright-core); pusher and pysher from PyPI.
 # Installs the npm and PyPI packages it needs on first run (node_modules/, .venv/), and starts
 # Redis, NATS, PostgreSQL and MariaDB on loopback if they are not running (scripts/services.sh).
 set -euo pipefail
@@ -23,7 +24,7 @@ bash scripts/deny.sh
 
 export FERROCAST_BIN="$PWD/target/debug/ferrocast"
 
-echo "== Conformance: pusher-js, pusher (npm), laravel-echo"
+echo "== Conformance: pusher-js, pusher (npm), laravel-echo; the dashboard in Chromium"
 (
   cd conformance/node
   if [ ! -d node_modules ] || [ package-lock.json -nt node_modules ]; then

@@ -16,6 +16,8 @@
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `url_parts` — credentials split out of broker/database URLs, percent-decoding.
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
+//! - `dashboard` — the browser dashboard at `/dashboard` (sessions, pages, JSON and the live
+//!   feed); `debug_feed` — each app's debug tap, free while nobody watches.
 //!
 //! # The life of one event
 //! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
@@ -30,6 +32,8 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod dashboard;
+pub mod debug_feed;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;

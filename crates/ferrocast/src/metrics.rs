@@ -4,11 +4,14 @@
 //! Labels only take bounded values: known app ids, route templates, status codes, close codes.
 
 use metrics::{
-    Counter, Gauge, Histogram, Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit,
+    Counter, CounterFn, Gauge, Histogram, HistogramFn, Key, KeyName, Label, Level, Metadata,
+    Recorder, SharedString, Unit,
 };
 use metrics_exporter_prometheus::{
     Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 pub const CONNECTIONS: &str = "ferrocast_connections";
 pub const CONNECTIONS_OPENED: &str = "ferrocast_connections_opened_total";
@@ -89,6 +92,74 @@ const META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, None)
 pub struct Metrics {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
+    /// Node-wide running totals the dashboard reads every second (Prometheus handles cannot
+    /// be read back).
+    pub totals: Arc<Totals>,
+}
+
+/// Running totals over every app of this node: messages in (WebSocket messages received and
+/// API events) and out (frames written), and the sum and count of delivery latencies.
+#[derive(Debug, Default)]
+pub struct Totals {
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    pub latency_micros: AtomicU64,
+    pub latency_samples: AtomicU64,
+}
+
+/// A snapshot of `Totals`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TotalsSnapshot {
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub latency_micros: u64,
+    pub latency_samples: u64,
+}
+
+impl Totals {
+    pub fn snapshot(&self) -> TotalsSnapshot {
+        TotalsSnapshot {
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            latency_micros: self.latency_micros.load(Ordering::Relaxed),
+            latency_samples: self.latency_samples.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// A counter that also adds to one of the totals: one more atomic add per increment.
+struct TeeCounter {
+    inner: Counter,
+    totals: Arc<Totals>,
+    pick: fn(&Totals) -> &AtomicU64,
+}
+
+impl CounterFn for TeeCounter {
+    fn increment(&self, value: u64) {
+        self.inner.increment(value);
+        (self.pick)(&self.totals).fetch_add(value, Ordering::Relaxed);
+    }
+
+    fn absolute(&self, value: u64) {
+        self.inner.absolute(value);
+    }
+}
+
+/// The delivery-latency histogram, also summed into the totals.
+struct TeeLatency {
+    inner: Histogram,
+    totals: Arc<Totals>,
+}
+
+impl HistogramFn for TeeLatency {
+    fn record(&self, seconds: f64) {
+        self.inner.record(seconds);
+        let micros = (seconds * 1e6).max(0.0) as u64;
+        self.totals
+            .latency_micros
+            .fetch_add(micros, Ordering::Relaxed);
+        self.totals.latency_samples.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -112,7 +183,11 @@ impl Default for Metrics {
             recorder.describe_counter(KeyName::from(name), unit, SharedString::from(help));
         }
         let handle = recorder.handle();
-        Self { recorder, handle }
+        Self {
+            recorder,
+            handle,
+            totals: Arc::default(),
+        }
     }
 }
 
@@ -161,6 +236,19 @@ impl Metrics {
         self.recorder.register_counter(&key(name, labels), &META)
     }
 
+    fn counter_into(
+        &self,
+        name: &'static str,
+        labels: &[(&'static str, &str)],
+        pick: fn(&Totals) -> &AtomicU64,
+    ) -> Counter {
+        Counter::from_arc(Arc::new(TeeCounter {
+            inner: self.counter(name, labels),
+            totals: self.totals.clone(),
+            pick,
+        }))
+    }
+
     fn gauge(&self, name: &'static str, labels: &[(&'static str, &str)]) -> Gauge {
         self.recorder.register_gauge(&key(name, labels), &META)
     }
@@ -172,20 +260,27 @@ impl Metrics {
             connections: self.gauge(CONNECTIONS, &a),
             connections_opened: self.counter(CONNECTIONS_OPENED, &a),
             connections_closed: self.counter(CONNECTIONS_CLOSED, &a),
-            ws_messages_received: self.counter(WS_MESSAGES_RECEIVED, &a),
+            ws_messages_received: self.counter_into(WS_MESSAGES_RECEIVED, &a, |t| &t.messages_in),
             ws_bytes_received: self.counter(WS_BYTES_RECEIVED, &a),
-            ws_messages_sent: self.counter(WS_MESSAGES_SENT, &a),
+            ws_messages_sent: self.counter_into(WS_MESSAGES_SENT, &a, |t| &t.messages_out),
             ws_bytes_sent: self.counter(WS_BYTES_SENT, &a),
             http_bytes_received: self.counter(HTTP_BYTES_RECEIVED, &a),
             http_bytes_sent: self.counter(HTTP_BYTES_SENT, &a),
-            api_events: self.counter(EVENTS_PUBLISHED, &[("app", app), ("source", "api")]),
+            api_events: self.counter_into(
+                EVENTS_PUBLISHED,
+                &[("app", app), ("source", "api")],
+                |t| &t.messages_in,
+            ),
             client_events: self.counter(EVENTS_PUBLISHED, &[("app", app), ("source", "client")]),
             channels: self.gauge(CHANNELS, &a),
             subscriptions: self.gauge(SUBSCRIPTIONS, &a),
             presence_members: self.gauge(PRESENCE_MEMBERS, &a),
-            delivery_latency: self
-                .recorder
-                .register_histogram(&key(DELIVERY_LATENCY, &a), &META),
+            delivery_latency: Histogram::from_arc(Arc::new(TeeLatency {
+                inner: self
+                    .recorder
+                    .register_histogram(&key(DELIVERY_LATENCY, &a), &META),
+                totals: self.totals.clone(),
+            })),
             slow_consumers: self.counter(SLOW_CONSUMERS, &a),
             rate_limited_client_events: self
                 .counter(RATE_LIMITED, &[("app", app), ("limit", "client_events")]),

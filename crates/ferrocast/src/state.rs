@@ -9,6 +9,7 @@ use crate::adapter::Adapter;
 use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::dashboard::Dashboard;
 use crate::metrics::Metrics;
 use crate::peers::PeerLimits;
 use crate::shutdown::Shutdown;
@@ -26,6 +27,8 @@ pub struct Shared {
     pub handshakes: Arc<tokio::sync::Semaphore>,
     /// WebSockets per client address (`clients.max_connections_per_ip`).
     pub peers: Arc<PeerLimits>,
+    /// Dashboard sessions and login limits.
+    pub dashboard: Arc<Dashboard>,
     ids: Arc<SocketIds>,
 }
 
@@ -58,6 +61,7 @@ impl Shared {
                 config.max_concurrent_handshakes.max(1),
             )),
             peers: Arc::new(PeerLimits::new(&config.clients)),
+            dashboard: Arc::new(Dashboard::new(&config)),
             config: Arc::new(config),
             apps,
             store,

@@ -1,6 +1,6 @@
 //! The admin API: apps as data, under `/admin/apps`, authenticated by the admin token
-//! (`Authorization: Bearer …`, compared in constant time, length included) and absent unless a
-//! token is set.
+//! (`Authorization: Bearer …`, compared in constant time, length included) or a dashboard
+//! session, and absent unless a token is set.
 //! Writes go to the app store (`apps::records`), then the live set is reloaded here and on every
 //! other node. Secrets are shown only when created or rotated, never when listing.
 
@@ -19,7 +19,7 @@ use crate::config::AppConfig;
 use crate::state::Shared;
 
 /// Proof that the request carries the admin token.
-pub(super) struct Admin;
+pub(crate) struct Admin;
 
 impl FromRequestParts<Shared> for Admin {
     type Rejection = ApiError;
@@ -35,9 +35,12 @@ impl FromRequestParts<Shared> for Admin {
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if ferrocast_protocol::signature::secrets_equal(given, expected) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::AdminUnauthorized)
+            return Ok(Admin);
+        }
+        // The dashboard's pages send their session cookie instead of the token.
+        match crate::dashboard::session_auth(&parts.method, &parts.headers, shared) {
+            Some(session) => session.map(|()| Admin),
+            None => Err(ApiError::AdminUnauthorized),
         }
     }
 }

@@ -52,6 +52,8 @@ pub enum ApiError {
     ReadOnlyStore,
     #[error("The app store is unavailable; retry later")]
     StoreUnavailable,
+    #[error("Dashboard requests that change something must come from the dashboard's own origin")]
+    CrossOrigin,
 }
 
 impl ApiError {
@@ -70,7 +72,7 @@ impl ApiError {
             | Self::ExpiredTimestamp(_)
             | Self::BodyMd5Mismatch
             | Self::InvalidSignature => StatusCode::UNAUTHORIZED,
-            Self::AppDisabled => StatusCode::FORBIDDEN,
+            Self::AppDisabled | Self::CrossOrigin => StatusCode::FORBIDDEN,
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -107,6 +109,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::ReadOnlyStore => "read_only_store",
             Self::StoreUnavailable => "store_unavailable",
+            Self::CrossOrigin => "cross_origin",
         }
     }
 }
@@ -166,6 +169,7 @@ mod tests {
             ApiError::Conflict { field: "key" },
             ApiError::ReadOnlyStore,
             ApiError::StoreUnavailable,
+            ApiError::CrossOrigin,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

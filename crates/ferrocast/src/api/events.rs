@@ -18,6 +18,7 @@ use super::error::ApiError;
 use super::signed::Signed;
 use crate::apps::App;
 use crate::channels::CachedEvent;
+use crate::debug_feed::DebugEvent;
 use crate::state::Shared;
 use axum::extract::State;
 
@@ -200,6 +201,21 @@ fn parse_info(info: &str) -> Result<InfoWanted, ApiError> {
     Ok(wanted)
 }
 
+/// One event to one channel, checked and published as the HTTP API would (limits, debug feed
+/// and metrics included): the dashboard's test form.
+pub(crate) async fn publish_one(
+    shared: &Shared,
+    app: &App,
+    channel: String,
+    name: String,
+    data: String,
+) -> Result<(), ApiError> {
+    let event = check(app, name, data, vec![channel], None, None)?;
+    super::limits::backend_events(app, event.channels.len())?;
+    send(shared, app, &event).await;
+    Ok(())
+}
+
 /// Publishes to every channel on every node; returns the requested `info` per channel, with
 /// counts from the whole cluster.
 async fn send(
@@ -226,6 +242,7 @@ async fn send(
         shared
             .cluster
             .publish(app, channel, &frame, e.except, cache);
+        (app.debug).emit(|| DebugEvent::api_event(channel.as_str(), &e.name, &e.data, e.except));
     }
     app.metrics.api_events.increment(e.channels.len() as u64);
     let wanted = e.info?;

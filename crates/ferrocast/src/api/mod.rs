@@ -24,7 +24,9 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::Shared;
 use crate::ws;
+pub(crate) use admin::Admin;
 use error::ApiError;
+pub(crate) use events::publish_one;
 
 /// The main listener's routes: WebSocket, HTTP API and probes.
 pub fn router(shared: Shared) -> Router {
@@ -59,6 +61,7 @@ pub fn router(shared: Shared) -> Router {
         .route("/admin/apps/{id}/rotate-secret", post(admin::rotate_secret))
         .route("/admin/apps/{id}/disable", post(admin::disable))
         .route("/admin/apps/{id}/enable", post(admin::enable));
+    let dashboard = crate::dashboard::routes(&shared.config, admin.clone());
     let admin = if shared.config.admin_token.is_some() {
         admin
     } else {
@@ -70,6 +73,7 @@ pub fn router(shared: Shared) -> Router {
     let router = router.route(ws::echo::PATH, get(ws::echo::upgrade));
     router
         .merge(admin)
+        .merge(dashboard)
         .route("/", get(health::health))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))

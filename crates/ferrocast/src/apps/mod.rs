@@ -25,6 +25,7 @@ use crate::outbox::SessionHandle;
 use crate::channels::users::Users;
 use crate::channels::Registry;
 use crate::config::AppConfig;
+use crate::debug_feed::DebugTap;
 use crate::metrics::{AppMetrics, Metrics};
 
 /// An app's current settings, with the rate limiters built from them.
@@ -64,6 +65,8 @@ pub struct App {
     pub channels: Registry,
     pub users: Users,
     pub metrics: AppMetrics,
+    /// What happens to the app, for the dashboard's debug console (free while unwatched).
+    pub debug: Arc<DebugTap>,
     connections: AtomicUsize,
     /// This node's open connections, to close them when the app is disabled or deleted.
     sessions: Mutex<HashMap<SocketId, SessionHandle>>,
@@ -112,6 +115,7 @@ impl App {
             settings: RwLock::new(Arc::new(Settings::new(config))),
             channels: Registry::default(),
             users: Users::default(),
+            debug: Arc::default(),
             connections: AtomicUsize::new(0),
             sessions: Mutex::default(),
             remote_connections: AtomicUsize::new(0),
@@ -197,6 +201,11 @@ impl Apps {
         };
         apps.apply(configs);
         apps
+    }
+
+    /// The server's metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     pub fn by_key(&self, key: &str) -> Option<Arc<App>> {

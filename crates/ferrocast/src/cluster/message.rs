@@ -6,6 +6,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use super::nodes::NodeStats;
+
 /// One bus message. `from` is the sending node; nodes ignore their own echoes. Externally
 /// tagged (`{"publish":{…}}`): an internally tagged enum would buffer its content, and a
 /// borrowed `RawValue` cannot be read from a buffer.
@@ -55,6 +57,9 @@ pub(super) enum BusMessage<'a> {
     Heartbeat {
         from: u64,
         connections: Vec<(String, usize)>,
+        /// Load figures for the dashboard; older nodes send none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        stats: Option<NodeStats>,
     },
     /// App records changed in the store: reload them.
     AppsChanged {

@@ -28,6 +28,7 @@ use crate::channels::{CachedEvent, Counts, Member};
 use crate::config::ClusterConfig;
 use message::{Answer, BusMessage, Query, SyncEntry};
 use nodes::Nodes;
+pub use nodes::{NodeStats, PeerView};
 
 /// Channel names from peers were validated where they were published; only the length cap
 /// protects against a peer's bug.
@@ -100,6 +101,19 @@ impl Cluster {
 
     pub fn peers(&self) -> Vec<u64> {
         lock(&self.nodes).live()
+    }
+
+    /// The other live nodes with their connections and last reported load.
+    pub fn peer_view(&self) -> Vec<PeerView> {
+        lock(&self.nodes).view()
+    }
+
+    /// This node's load, as its heartbeat reports it.
+    pub fn load(&self) -> NodeStats {
+        NodeStats {
+            rss_bytes: crate::api::ops::rss_bytes(),
+            totals: self.apps.metrics().totals.snapshot(),
+        }
     }
 
     /// Starts the transport, the receiver and the heartbeat; returns their tasks.
@@ -390,8 +404,13 @@ impl Cluster {
                 }
             }
             BusMessage::Hello { .. } => self.send_sync(),
-            BusMessage::Heartbeat { connections, .. } => {
-                lock(&self.nodes).set_connections(from, connections.into_iter().collect());
+            BusMessage::Heartbeat {
+                connections, stats, ..
+            } => {
+                let mut nodes = lock(&self.nodes);
+                nodes.set_connections(from, connections.into_iter().collect());
+                nodes.set_stats(from, stats);
+                drop(nodes);
                 self.update_remote_connections();
             }
             BusMessage::Bye { .. } => self.forget(from),
@@ -523,6 +542,8 @@ impl Cluster {
                 &BusMessage::Heartbeat {
                     from: self.node,
                     connections,
+                    // Only read when it goes on a bus (`send` drops it on a single node).
+                    stats: (self.adapter.name() != "local").then(|| self.load()),
                 },
             );
             let dead = lock(&self.nodes).expire(Instant::now(), timeout);

@@ -1,13 +1,33 @@
-//! The other nodes this node has heard from: when each was last seen and its connections per
-//! app. A node silent for longer than the timeout is dead; time is passed in.
+//! The other nodes this node has heard from: when each was last seen, its connections per app
+//! and its load figures. A node silent for longer than the timeout is dead; time is passed in.
 
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
+
+use crate::metrics::TotalsSnapshot;
+
+/// A node's load as its heartbeat reports it: resident memory and running message totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    pub rss_bytes: u64,
+    #[serde(flatten)]
+    pub totals: TotalsSnapshot,
+}
+
+/// What this node knows of another node.
+#[derive(Debug, Clone, Serialize)]
+pub struct PeerView {
+    pub node: u64,
+    pub connections: usize,
+    pub stats: Option<NodeStats>,
+}
 
 #[derive(Debug)]
 struct Peer {
     last_seen: Instant,
     connections: HashMap<String, usize>,
+    stats: Option<NodeStats>,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +49,7 @@ impl Nodes {
                     Peer {
                         last_seen: now,
                         connections: HashMap::new(),
+                        stats: None,
                     },
                 );
                 true
@@ -40,6 +61,27 @@ impl Nodes {
         if let Some(p) = self.peers.get_mut(&node) {
             p.connections = connections;
         }
+    }
+
+    pub(super) fn set_stats(&mut self, node: u64, stats: Option<NodeStats>) {
+        if let Some(p) = self.peers.get_mut(&node) {
+            p.stats = stats;
+        }
+    }
+
+    /// Every live peer with its total connections and last reported load, by node id.
+    pub(super) fn view(&self) -> Vec<PeerView> {
+        let mut out: Vec<PeerView> = self
+            .peers
+            .iter()
+            .map(|(node, p)| PeerView {
+                node: *node,
+                connections: p.connections.values().sum(),
+                stats: p.stats,
+            })
+            .collect();
+        out.sort_by_key(|p| p.node);
+        out
     }
 
     /// Removes and returns the nodes silent for longer than `timeout`.
@@ -88,6 +130,14 @@ mod tests {
         n.set_connections(1, HashMap::from([("a".into(), 3)]));
         n.set_connections(2, HashMap::from([("a".into(), 4), ("b".into(), 1)]));
         assert_eq!(n.connections("a"), 7);
+        let stats = NodeStats {
+            rss_bytes: 10,
+            ..Default::default()
+        };
+        n.set_stats(2, Some(stats));
+        let view = n.view();
+        assert_eq!((view[1].node, view[1].connections), (2, 5));
+        assert_eq!(view[1].stats, Some(stats));
         assert_eq!(n.expire(t0 + 5 * s, 4 * s), vec![2]);
         assert_eq!(n.connections("a"), 3);
         assert_eq!(n.live(), vec![1]);

@@ -5,11 +5,13 @@
 
 mod app;
 mod clients;
+mod dashboard;
 pub mod env;
 mod redact;
 
 pub use app::AppConfig;
 pub use clients::ClientsConfig;
+pub use dashboard::DashboardConfig;
 pub use redact::{redact_url, REDACTED};
 
 use serde::{Deserialize, Serialize};
@@ -82,6 +84,8 @@ pub struct Config {
     pub apps_reload_ms: u64,
     /// Bearer token of the admin API (`/admin/apps`); the admin API is off without one.
     pub admin_token: Option<String>,
+    /// The browser dashboard (`/dashboard`, on when `admin_token` is set).
+    pub dashboard: DashboardConfig,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
 }
@@ -176,6 +180,7 @@ impl Default for Config {
             app_store_table_prefix: "ferrocast_".into(),
             apps_reload_ms: 2000,
             admin_token: None,
+            dashboard: DashboardConfig::default(),
             log: "info".into(),
             log_format: LogFormat::Text,
             apps: vec![AppConfig::default()],
@@ -293,6 +298,9 @@ impl Config {
                 reason,
             });
         }
+        self.dashboard
+            .validate()
+            .map_err(|(field, reason)| invalid(field.into(), reason))?;
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));
         }

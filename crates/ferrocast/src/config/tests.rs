@@ -108,6 +108,13 @@ fn every_option_and_variable_is_documented() {
             "docs/configuration.md lacks cluster key {key}"
         );
     }
+    let dashboard = toml::Value::try_from(super::DashboardConfig::default()).expect("toml");
+    for key in dashboard.as_table().expect("table").keys() {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks dashboard key {key}"
+        );
+    }
     for var in env::ALL {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
     }

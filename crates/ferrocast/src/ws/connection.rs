@@ -20,6 +20,7 @@ use std::time::Instant;
 use crate::apps::App;
 use crate::channels::{Member, Refused, Unsubscribed};
 use crate::cluster::Cluster;
+use crate::debug_feed::DebugEvent;
 use crate::outbox::SessionHandle;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
@@ -175,6 +176,8 @@ impl Connection {
                 if let Some(member) = &sub.local_join {
                     self.cluster.joined(&self.app, &channel, member);
                 }
+                let joined = sub.local_join.as_ref().map(|m| &*m.user_id);
+                (self.app.debug).subscribed(self.socket_id, channel.as_str(), joined);
                 self.subscriptions.insert(channel, user_id);
             }
             Err(Refused::PresenceFull { max }) => {
@@ -257,9 +260,11 @@ impl Connection {
 
     /// Leaves one channel here; tells the other nodes when a presence user left this node.
     fn leave(&self, channel: &ChannelName) {
+        let left = self.app.channels.unsubscribe(channel, self.socket_id);
+        (self.app.debug).unsubscribed(self.socket_id, channel.as_str(), &left);
         if let Unsubscribed::Left {
             local_leave: Some(user),
-        } = self.app.channels.unsubscribe(channel, self.socket_id)
+        } = left
         {
             self.cluster.left(&self.app, channel, &user);
         }
@@ -353,6 +358,8 @@ impl Connection {
         self.cluster
             .publish(&self.app, name, &frame, Some(self.socket_id), None);
         self.app.metrics.client_events.increment(1);
+        (self.app.debug)
+            .emit(|| DebugEvent::client_event(self.socket_id, name.as_str(), event, data.get()));
         Ok(())
     }
 

@@ -77,10 +77,15 @@ pub async fn upgrade(
         origin,
         client,
     ) {
-        Ok((app, slot, peer_slot)) => ws.on_upgrade(move |socket| async move {
-            session::run(socket, shared, app, slot).await;
-            drop(peer_slot);
-        }),
+        Ok((app, slot, peer_slot)) => {
+            // Kept only for the debug feed, so only while someone watches it.
+            let watched = app.debug.watchers() > 0;
+            let origin = origin.filter(|_| watched).map(str::to_owned);
+            ws.on_upgrade(move |socket| async move {
+                session::run(socket, shared, app, slot, origin).await;
+                drop(peer_slot);
+            })
+        }
         Err(r) => {
             tracing::debug!(code = r.code.code(), app = %r.app, %client, "connection refused");
             shared.metrics.connection_refused(&r.app, r.code.code());

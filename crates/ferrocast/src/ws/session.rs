@@ -15,11 +15,18 @@ use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
 use super::writer;
 use crate::apps::{App, ConnectionSlot};
+use crate::debug_feed::DebugEvent;
 use crate::metrics::AppMetrics;
 use crate::outbox::outbox;
 use crate::state::Shared;
 
-pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: ConnectionSlot) {
+pub(super) async fn run(
+    ws: WebSocket,
+    shared: Shared,
+    app: Arc<App>,
+    mut slot: ConnectionSlot,
+    origin: Option<String>,
+) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
     let metrics = app.metrics.clone();
@@ -28,6 +35,10 @@ pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: 
     slot.attach(&handle);
     let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
     tracing::debug!(app = %app.id, %socket_id, "connected");
+    app.debug.emit(|| DebugEvent::Connected {
+        socket_id: socket_id.to_string(),
+        origin,
+    });
     handle.send(
         ServerMessage::ConnectionEstablished {
             socket_id,
@@ -118,6 +129,12 @@ pub(super) async fn run(ws: WebSocket, shared: Shared, app: Arc<App>, mut slot: 
         }
     };
     conn.cleanup();
+    let closed_with = match &end {
+        End::Error(c) => Some((c.code, &*c.message)),
+        _ => None,
+    };
+    app.debug
+        .emit(|| DebugEvent::disconnected(socket_id, closed_with));
     let _ = stop.send(());
     let sink = match writer_ended {
         Some(ended) => ended,

@@ -15,6 +15,8 @@ mod cluster_nats;
 mod cluster_redis;
 mod cluster_redis_deploy;
 mod cluster_scenarios;
+mod dashboard;
+mod dashboard_feed;
 mod hostile_http;
 mod hostile_ips;
 mod hostile_ws;

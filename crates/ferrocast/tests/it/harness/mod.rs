@@ -3,6 +3,7 @@
 
 mod api;
 pub mod cluster;
+pub mod dashboard;
 pub mod process;
 pub mod raw;
 mod ws;
