@@ -12,6 +12,7 @@
 //! - `apps` — apps and their live state, loaded from an `AppStore` (config file, SQL).
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
 //!   `adapter` (local, Redis pub/sub, NATS).
+//! - `history` — channel history: stores, ordered appends, recovery on subscribe.
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //!
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod history;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;

@@ -1,5 +1,5 @@
-//! What every edge (WebSocket, HTTP API) shares: the configuration, the apps, the socket-id
-//! generator and the drain signal.
+//! What every edge (WebSocket, HTTP API) shares: the configuration, the apps, the cluster, the
+//! history, the socket-id generator and the drain signal.
 
 use ferrocast_protocol::SocketId;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,6 +9,7 @@ use crate::adapter::Adapter;
 use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::history::{self, History};
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 
@@ -19,6 +20,8 @@ pub struct Shared {
     /// Where app records are kept; `apps` is loaded from it.
     pub store: Arc<dyn AppStore>,
     pub cluster: Arc<Cluster>,
+    /// Channel history: stores events of history channels, serves recovery and the API.
+    pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
@@ -41,6 +44,7 @@ impl Shared {
         store: Arc<dyn AppStore>,
         metrics: Arc<Metrics>,
         adapter: Arc<dyn Adapter>,
+        history: history::Opened,
     ) -> Self {
         let node = rand::random_range(1..1_000_000_000u64);
         let cluster = Cluster::new(
@@ -50,7 +54,9 @@ impl Shared {
             store.clone(),
             config.cluster.clone(),
         );
+        let history = History::new(history, cluster.clone());
         Self {
+            history,
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),

@@ -52,6 +52,8 @@ pub enum ApiError {
     ReadOnlyStore,
     #[error("The app store is unavailable; retry later")]
     StoreUnavailable,
+    #[error("Channel history is unavailable; retry later ({0})")]
+    HistoryUnavailable(String),
 }
 
 impl ApiError {
@@ -74,7 +76,9 @@ impl ApiError {
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::StoreUnavailable | Self::HistoryUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
@@ -107,6 +111,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::ReadOnlyStore => "read_only_store",
             Self::StoreUnavailable => "store_unavailable",
+            Self::HistoryUnavailable(_) => "history_unavailable",
         }
     }
 }
@@ -124,7 +129,10 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut resp = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::RateLimited(_) | Self::Busy) {
+        if matches!(
+            self,
+            Self::RateLimited(_) | Self::Busy | Self::HistoryUnavailable(_)
+        ) {
             let retry = axum::http::HeaderValue::from_static("1");
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, retry);
@@ -166,12 +174,17 @@ mod tests {
             ApiError::Conflict { field: "key" },
             ApiError::ReadOnlyStore,
             ApiError::StoreUnavailable,
+            ApiError::HistoryUnavailable("x".into()),
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());
             assert!(doc.contains(&row), "docs/errors.md lacks {row}");
         }
-        let sources = [include_str!("events.rs"), include_str!("channels.rs")];
+        let sources = [
+            include_str!("events.rs"),
+            include_str!("channels.rs"),
+            include_str!("history.rs"),
+        ];
         for src in sources {
             for part in src.split("ApiError::bad(\"").skip(1) {
                 let code = part.split('"').next().unwrap_or_default();

@@ -5,8 +5,10 @@
 
 mod app;
 pub mod env;
+mod history;
 
 pub use app::AppConfig;
+pub use history::{HistoryConfig, HistoryRule, HistoryStoreKind, MAX_HISTORY_SIZE};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -65,6 +67,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// How nodes find each other: the adapter and its settings.
     pub cluster: ClusterConfig,
+    /// Where channel history is kept (docs/history.md).
+    pub history: HistoryConfig,
     /// Where app records live: `sqlite` (`<data_dir>/apps.db`, the default), `config` (the
     /// `[[apps]]` of this file, read-only), or a database URL (`sqlite://…`, `postgres://…`,
     /// `mysql://…`).
@@ -155,6 +159,7 @@ impl Default for Config {
             cors_allowed_origins: vec!["*".into()],
             tls: None,
             cluster: ClusterConfig::default(),
+            history: HistoryConfig::default(),
             app_store: "sqlite".into(),
             app_store_table_prefix: "ferrocast_".into(),
             apps_reload_ms: 2000,
