@@ -68,6 +68,14 @@ impl HistoryStore for MemoryStore {
         "memory"
     }
 
+    fn sweep(&self, now_ms: u64, meta_ttl_ms: u64) -> HistoryFuture<'_, ()> {
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|_, s| s.touched_ms.saturating_add(meta_ttl_ms) >= now_ms);
+        Box::pin(async { Ok(()) })
+    }
+
     fn append<'a>(
         &'a self,
         key: StreamKey<'a>,

@@ -33,6 +33,9 @@ use crate::outbox::SessionHandle;
 use idempotency::Idempotency;
 use sequencer::{Done, Job, Lanes};
 
+/// How often expired history is dropped from stores that keep it otherwise.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 pub struct History {
     store: Arc<dyn HistoryStore>,
     cluster: Arc<Cluster>,
@@ -110,9 +113,20 @@ impl History {
         })
     }
 
-    /// Starts the publishing lanes.
+    /// Starts the publishing lanes and the sweep of expired history.
     pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        self.lanes.start(&self.store, &self.cluster)
+        let mut tasks = self.lanes.start(&self.store, &self.cluster);
+        let (store, meta_ttl) = (self.store.clone(), self.meta_ttl_ms);
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = store.sweep(crate::clock::unix_now_ms(), meta_ttl).await {
+                    tracing::warn!(error = %e, "history sweep failed");
+                }
+            }
+        }));
+        tasks
     }
 
     pub fn store_name(&self) -> &'static str {

@@ -28,6 +28,7 @@ const SCHEMA: [&str; 2] = [
         seq INTEGER NOT NULL,
         id TEXT NOT NULL,
         time_ms INTEGER NOT NULL,
+        expires_ms INTEGER NOT NULL,
         body BLOB NOT NULL,
         PRIMARY KEY (app, channel, seq)
     ) WITHOUT ROWID",
@@ -63,6 +64,33 @@ impl SqliteStore {
         Ok(Self { pool })
     }
 
+    /// The stream's (epoch, last offset), if it exists and its metadata has not expired.
+    async fn current(
+        conn: &mut sqlx::SqliteConnection,
+        key: StreamKey<'_>,
+        r: Retention,
+        now_ms: u64,
+    ) -> Result<Option<Position>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT epoch, last_offset, touched_ms FROM history_streams
+             WHERE app = ? AND channel = ?",
+        )
+        .bind(key.app)
+        .bind(key.channel)
+        .fetch_optional(&mut *conn)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let touched: i64 = row.try_get("touched_ms")?;
+        if touched.saturating_add(int(r.meta_ttl_ms)) < int(now_ms) {
+            return Ok(None);
+        }
+        let last: i64 = row.try_get("last_offset")?;
+        Ok(Some(Position {
+            epoch: row.try_get("epoch")?,
+            offset: u64::try_from(last).unwrap_or(0),
+        }))
+    }
+
     /// The stream's (epoch, last offset), starting it again when missing or expired. Runs in
     /// the caller's write transaction.
     async fn stream(
@@ -71,23 +99,8 @@ impl SqliteStore {
         r: Retention,
         now_ms: u64,
     ) -> Result<Position, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT epoch, last_offset, touched_ms FROM history_streams
-             WHERE app = ? AND channel = ?",
-        )
-        .bind(key.app)
-        .bind(key.channel)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(row) = row {
-            let touched: i64 = row.try_get("touched_ms")?;
-            if touched.saturating_add(int(r.meta_ttl_ms)) >= int(now_ms) {
-                let last: i64 = row.try_get("last_offset")?;
-                return Ok(Position {
-                    epoch: row.try_get("epoch")?,
-                    offset: u64::try_from(last).unwrap_or(0),
-                });
-            }
+        if let Some(p) = Self::current(tx, key, r, now_ms).await? {
+            return Ok(p);
         }
         let epoch = random_id();
         sqlx::query("DELETE FROM history_messages WHERE app = ? AND channel = ?")
@@ -120,14 +133,15 @@ impl SqliteStore {
         let current = Self::stream(&mut tx, key, r, now_ms).await?;
         let offset = current.offset + 1;
         sqlx::query(
-            "INSERT INTO history_messages (app, channel, seq, id, time_ms, body)
-             VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO history_messages (app, channel, seq, id, time_ms, expires_ms, body)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(key.app)
         .bind(key.channel)
         .bind(int(offset))
         .bind(id)
         .bind(int(now_ms))
+        .bind(int(now_ms.saturating_add(r.ttl_ms)))
         .bind(&body[..])
         .execute(&mut *tx)
         .await?;
@@ -165,9 +179,19 @@ impl SqliteStore {
         q: Query,
         now_ms: u64,
     ) -> Result<Page, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let position = Self::stream(&mut tx, key, r, now_ms).await?;
-        tx.commit().await?;
+        // Most reads find the stream; only a missing one needs the write lock to create it.
+        let mut conn = self.pool.acquire().await?;
+        let found = Self::current(&mut conn, key, r, now_ms).await?;
+        drop(conn);
+        let position = match found {
+            Some(p) => p,
+            None => {
+                let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+                let p = Self::stream(&mut tx, key, r, now_ms).await?;
+                tx.commit().await?;
+                p
+            }
+        };
         if q.limit == 0 {
             return Ok(Page {
                 position,
@@ -207,6 +231,20 @@ impl SqliteStore {
 impl HistoryStore for SqliteStore {
     fn name(&self) -> &'static str {
         "sqlite"
+    }
+
+    fn sweep(&self, now_ms: u64, meta_ttl_ms: u64) -> HistoryFuture<'_, ()> {
+        Box::pin(async move {
+            sqlx::query("DELETE FROM history_messages WHERE expires_ms < ?")
+                .bind(int(now_ms))
+                .execute(&self.pool)
+                .await?;
+            sqlx::query("DELETE FROM history_streams WHERE touched_ms < ?")
+                .bind(int(now_ms.saturating_sub(meta_ttl_ms)))
+                .execute(&self.pool)
+                .await?;
+            Ok(())
+        })
     }
 
     fn append<'a>(

@@ -113,6 +113,13 @@ pub trait HistoryStore: Send + Sync + 'static {
         now_ms: u64,
     ) -> HistoryFuture<'a, Position>;
 
+    /// Drops what has expired everywhere (messages past their TTL, streams idle past
+    /// `meta_ttl_ms`), for streams nobody writes to again. Stores whose data expires by itself
+    /// need not.
+    fn sweep(&self, _now_ms: u64, _meta_ttl_ms: u64) -> HistoryFuture<'_, ()> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// The stream's position and the messages `query` asks for.
     fn read<'a>(
         &'a self,

@@ -140,6 +140,15 @@ async fn check_store(store: &dyn HistoryStore, app: &str) {
     assert_ne!(pos.epoch, epoch, "{}", store.name());
     assert_eq!(pos.offset, 1, "{}", store.name());
     let page = store.read(key, RETENTION, all, later).await.expect("read");
+    // The sweep drops expired messages for good: read as of `later`, none of them is left.
+    store
+        .sweep(later + RETENTION.ttl_ms + 1, RETENTION.meta_ttl_ms)
+        .await
+        .expect("sweep");
+    let swept = store.read(key, RETENTION, all, later).await.expect("read");
+    if store.name() == "sqlite" {
+        assert_eq!(swept.messages.len(), 0, "sqlite: swept");
+    }
     assert_eq!(
         page.messages.len(),
         1,
