@@ -3,8 +3,9 @@
 // The client reaches the server through a TCP proxy the test controls, so its connection can be
 // killed, held down while 100 events are published, or made silent (a network cut: the socket
 // stays open and nothing arrives, until pusher-js's own ping times out). Afterwards every event
-// must arrive exactly once and in order, then the live ones. Plain pusher-js must not notice
-// history at all.
+// must arrive exactly once and in order, then the live ones: after a kill, a silent cut, a
+// restart of the server (SQLite store), and in a cluster when the client comes back on another
+// node (Redis store). Plain pusher-js must not notice history at all.
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
@@ -221,5 +222,53 @@ test('across a restart of the server, the SQLite history lets the client recover
     local.close();
     await server.stop();
     await fsp.rm(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('in a cluster with the Redis store, the client recovers on another node', async () => {
+  const prefix = unique('fcnode-');
+  const config = {
+    cluster: { adapter: 'redis', prefix, heartbeat_ms: 200, node_timeout_ms: 1500 },
+    // Short-lived keys: the shared Redis keeps nothing of this test for long.
+    history: { store: 'redis', meta_ttl: 600 },
+    apps: [HISTORY_APP],
+  };
+  const a = await startServer(config);
+  const b = await startServer(config);
+  const local = await startProxy(a.port);
+  try {
+    const channel = unique('history-cluster-');
+    const [sdkA, sdkB] = [makeSdk(a.port, HISTORY_APP), makeSdk(b.port, HISTORY_APP)];
+    const client = env.client({ options: { wsPort: local.port } });
+    await client.connected();
+    const recovery = withRecovery(client.pusher);
+    const ch = recovery.subscribe(channel);
+    const got = [];
+    ch.bind('n', (data, meta) => got.push([data.n, meta.offset]));
+    await waitUntil(() => ch.channel.subscribed, { what: 'subscribed on node A' });
+    await publish(sdkA, channel, 1, 2);
+    await waitUntil(() => got.length === 2, { what: 'first events on node A' });
+
+    // Node A's connections go away; the client comes back through node B.
+    local.refusing = true;
+    local.cut();
+    await client.leftConnected();
+    for (let n = 3; n <= 102; n += 1) await (n % 2 ? sdkA : sdkB).trigger(channel, 'n', { n });
+    local.upstream = b.port;
+    local.refusing = false;
+    await reconnected(client);
+    await waitUntil(() => got.length >= 102, { timeout: 15000, what: 'the missed events, from node B' });
+    await publish(sdkA, channel, 103, 103);
+    await waitUntil(() => got.length >= 103, { what: 'a live event published on node A' });
+    assert.deepEqual(
+      got,
+      range(1, 103).map((n) => [n, n]),
+      'every event once, in order, numbered by the shared store',
+    );
+    client.disconnect();
+  } finally {
+    local.close();
+    await a.stop();
+    await b.stop();
   }
 });

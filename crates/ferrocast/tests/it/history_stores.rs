@@ -220,6 +220,8 @@ async fn a_cluster_shares_the_redis_history() {
     for _ in 0..2 {
         let mut cfg = node_config(AdapterKind::Redis, REDIS, &prefix, vec![app.clone()]);
         cfg.history.store = HistoryStoreKind::Redis;
+        // The shared Redis keeps nothing of this test for long.
+        cfg.history.meta_ttl = 600;
         cluster.push(TestServer::with_config(cfg).await);
     }
     wait_meshed(&cluster).await;
