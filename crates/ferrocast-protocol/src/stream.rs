@@ -55,9 +55,16 @@ pub fn with_position(frame: &[u8], id: &str, epoch: &str, offset: u64) -> Bytes 
     out.freeze()
 }
 
-/// The `(epoch, offset)` an event frame carries, if history stored it.
+/// The `(epoch, offset)` an event frame carries, if history stored it. `with_position` puts
+/// the fields last, so only the frame's tail is parsed, not its data; the last `,"id":` outside
+/// any string is ours (inside a JSON string the quotes would be escaped).
 pub fn position_of(frame: &[u8]) -> Option<(String, u64)> {
-    let p: FramePosition = serde_json::from_slice(frame).ok()?;
+    const MARK: &[u8] = b",\"id\":";
+    let at = frame.windows(MARK.len()).rposition(|w| w == MARK)?;
+    let mut tail = Vec::with_capacity(frame.len() - at);
+    tail.push(b'{');
+    tail.extend_from_slice(&frame[at + 1..]);
+    let p: FramePosition = serde_json::from_slice(&tail).ok()?;
     Some((p.epoch?, p.offset?))
 }
 
@@ -85,6 +92,21 @@ mod tests {
         assert_eq!(position_of(&out), Some(("ep".to_owned(), 42)));
         assert_eq!(position_of(&frame), None);
         assert_eq!(position_of(b"not json"), None);
+        // Data (a client event's raw object) may hold the same names: the last ones count.
+        let raw = serde_json::value::RawValue::from_string(
+            r#"{"id":"x","epoch":"no","offset":1}"#.to_owned(),
+        )
+        .expect("raw");
+        let frame = ServerMessage::Event {
+            event: "client-e",
+            channel: "private-history-c",
+            data: EventData::Raw(&raw),
+            user_id: None,
+        }
+        .encode();
+        assert_eq!(position_of(&frame), None, "no position of its own");
+        let out = with_position(&frame, "m2", "ep", 7);
+        assert_eq!(position_of(&out), Some(("ep".to_owned(), 7)));
     }
 
     #[test]
