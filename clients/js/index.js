@@ -12,6 +12,9 @@
 /** How many recent message ids each channel remembers for de-duplication. */
 const DEFAULT_MAX_IDS = 10000;
 
+/** How long a missing offset is waited for before the position moves past it, in ms. */
+const GAP_MS = 2000;
+
 class Emitter {
   constructor() {
     this.handlers = new Map();
@@ -58,8 +61,56 @@ class RecoverableChannel extends Emitter {
     this.position = position || null;
     this.maxIds = maxIds;
     this.ids = new Set();
+    /** Offsets that arrived before an earlier one, with when they arrived. */
+    this.ahead = new Map();
     /** Whether the pending subscribe asked to recover. */
     this.asked = false;
+  }
+
+  /**
+   * Moves the position to `offset` once every offset before it has arrived. In a cluster, an
+   * event published through another node can arrive after a later one; recovering from the
+   * later one would skip it. So an offset that arrives early waits in `ahead`, and the position
+   * stays below the gap until the missing event arrives, or for GAP_MS (a gap that stays is an
+   * event this client was never sent, e.g. its own client event). Recovering from below a gap
+   * replays what came after it; the ids already seen are dropped.
+   */
+  advance(epoch, offset, now) {
+    const p = this.position;
+    if (!p || p.epoch !== epoch) {
+      this.position = { epoch, offset };
+      this.ahead.clear();
+      return;
+    }
+    if (offset <= p.offset) return;
+    this.ahead.set(offset, now);
+    this.settle(now);
+  }
+
+  /** Advances over arrived offsets, and over gaps older than GAP_MS. */
+  settle(now) {
+    const p = this.position;
+    if (!p) return;
+    let offset = p.offset;
+    for (;;) {
+      if (this.ahead.has(offset + 1)) {
+        offset += 1;
+        this.ahead.delete(offset);
+        continue;
+      }
+      if (this.ahead.size === 0) break;
+      const next = Math.min(...this.ahead.keys());
+      if (now - this.ahead.get(next) < GAP_MS) break;
+      offset = next;
+      this.ahead.delete(next);
+    }
+    this.position = { epoch: p.epoch, offset };
+  }
+
+  /** The position to recover from now. */
+  recoverFrom(now) {
+    this.settle(now);
+    return this.position;
   }
 
   /** Subscription data from the server: where the stream is, and whether the gap was filled. */
@@ -73,6 +124,7 @@ class RecoverableChannel extends Emitter {
     }
     const lost = asked && data.recovered === false;
     this.position = { epoch: data.epoch, offset: data.offset };
+    this.ahead.clear();
     this.ids.clear();
     if (lost) this.emit('ferrocast:reset', { ...this.position });
   }
@@ -85,10 +137,7 @@ class RecoverableChannel extends Emitter {
       if (this.ids.size > this.maxIds) this.ids.delete(this.ids.values().next().value);
     }
     if (typeof frame.epoch === 'string' && typeof frame.offset === 'number') {
-      const p = this.position;
-      if (!p || p.epoch !== frame.epoch || frame.offset > p.offset) {
-        this.position = { epoch: frame.epoch, offset: frame.offset };
-      }
+      this.advance(frame.epoch, frame.offset, Date.now());
     }
     const meta = { id: frame.id, epoch: frame.epoch, offset: frame.offset };
     if (frame.user_id !== undefined) meta.user_id = frame.user_id;
@@ -116,8 +165,9 @@ class Recovery {
     pusher.send_event = (name, data, channel) => {
       if (name === 'pusher:subscribe' && data && this.channels.has(data.channel)) {
         const ch = this.channels.get(data.channel);
-        ch.asked = Boolean(ch.position);
-        if (ch.position) data = { ...data, recover: { ...ch.position } };
+        const from = ch.recoverFrom(Date.now());
+        ch.asked = Boolean(from);
+        if (from) data = { ...data, recover: { ...from } };
       }
       return sendEvent(name, data, channel);
     };
