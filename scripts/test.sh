@@ -24,6 +24,9 @@ bash scripts/deny.sh
 
 export FERROCAST_BIN="$PWD/target/debug/ferrocast"
 
+echo "== @ferrocast/recovery (clients/js): position rules"
+(cd clients/js && node --test test/)
+
 echo "== Conformance: pusher-js, pusher (npm), laravel-echo; the dashboard in Chromium"
 (
   cd conformance/node

@@ -112,6 +112,7 @@ pub fn client_msg(data: &[u8]) {
                         &ServerMessage::SubscriptionSucceeded {
                             channel: name.as_str(),
                             presence: None,
+                            stream: None,
                         }
                         .encode(),
                     );
@@ -256,6 +257,7 @@ fn presence_frames(channel: &str, channel_data: &str) {
         &ServerMessage::SubscriptionSucceeded {
             channel,
             presence: Some(&snap),
+            stream: None,
         }
         .encode(),
     );

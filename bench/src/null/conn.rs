@@ -127,7 +127,7 @@ fn on_message(reg: &Registry, peer: &Arc<Peer>, text: &str, subscribed: &mut Vec
             let members = reg.subscribe(&s.channel, peer, user);
             let ids: Vec<&str> = members.iter().flatten().map(String::as_str).collect();
             let snap = members.is_some().then(|| PresenceSnapshot::from_members(ids.iter().map(|i| (*i, None))));
-            let ok = ServerMessage::SubscriptionSucceeded { channel: &s.channel, presence: snap.as_ref() };
+            let ok = ServerMessage::SubscriptionSucceeded { channel: &s.channel, presence: snap.as_ref(), stream: None };
             peer.deliver(&text_frame(&ok.encode()));
             if !subscribed.contains(&s.channel) {
                 subscribed.push(s.channel);

@@ -138,6 +138,9 @@ function tomlValue(v) {
   }
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(', ')} }`;
+  }
   throw new Error(`unsupported TOML value ${JSON.stringify(v)}`);
 }
 

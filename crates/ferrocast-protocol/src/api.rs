@@ -34,7 +34,8 @@ pub struct PublishRequest {
     /// Comma-separated attributes to return: `user_count`, `subscription_count`.
     #[serde(default)]
     pub info: Option<String>,
-    /// Ferrocast extension: de-duplicates retried publishes (reserved for history).
+    /// Ferrocast extension: a publish repeated with the same key within the app's window is
+    /// accepted but not delivered again.
     #[serde(default)]
     pub idempotency_key: Option<String>,
 }
@@ -49,6 +50,9 @@ pub struct BatchEvent {
     pub socket_id: Option<String>,
     #[serde(default)]
     pub info: Option<String>,
+    /// As in `PublishRequest`, per event.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -39,6 +39,10 @@ pub struct Subscribe {
     /// The exact signed string for presence channels.
     #[serde(default)]
     pub channel_data: Option<String>,
+    /// Ferrocast extension: the last stream position the client saw on this channel; the
+    /// server replays what came after it (see docs/history.md).
+    #[serde(default)]
+    pub recover: Option<crate::stream::Position>,
 }
 
 /// `pusher:signin` data.

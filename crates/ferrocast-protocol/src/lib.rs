@@ -12,6 +12,7 @@ pub mod presence;
 pub mod server_msg;
 pub mod signature;
 pub mod socket_id;
+pub mod stream;
 
 pub use channel::{ChannelKind, ChannelName, NameError};
 pub use client_msg::{ClientMessage, DecodeError};

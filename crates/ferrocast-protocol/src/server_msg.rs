@@ -9,6 +9,7 @@ use serde_json::value::RawValue;
 use crate::error_code::ErrorCode;
 use crate::presence::PresenceSnapshot;
 use crate::socket_id::SocketId;
+use crate::stream::StreamInfo;
 
 /// The data of a channel event: a string from the HTTP API, raw JSON from a client event.
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +83,8 @@ pub enum ServerMessage<'a> {
     SubscriptionSucceeded {
         channel: &'a str,
         presence: Option<&'a PresenceSnapshot<'a>>,
+        /// History channels only: the stream position and the recovery outcome.
+        stream: Option<&'a StreamInfo<'a>>,
     },
     SubscriptionError {
         channel: &'a str,
@@ -180,17 +183,22 @@ impl ServerMessage<'_> {
             }
             Self::Ping => frame("pusher:ping", None, Some(serde_json::Map::new())),
             Self::Pong => frame("pusher:pong", None, Some(serde_json::Map::new())),
-            Self::SubscriptionSucceeded { channel, presence } => {
-                let data = match presence {
-                    Some(p) => {
-                        #[derive(Serialize)]
-                        struct Data<'a> {
-                            presence: &'a PresenceSnapshot<'a>,
-                        }
-                        json_string(&Data { presence: p })
-                    }
-                    None => "{}".to_owned(),
-                };
+            Self::SubscriptionSucceeded {
+                channel,
+                presence,
+                stream,
+            } => {
+                #[derive(Serialize)]
+                struct Data<'a> {
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    presence: Option<&'a PresenceSnapshot<'a>>,
+                    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+                    stream: Option<&'a StreamInfo<'a>>,
+                }
+                let data = json_string(&Data {
+                    presence: *presence,
+                    stream: *stream,
+                });
                 frame(
                     "pusher_internal:subscription_succeeded",
                     Some(channel),
@@ -314,6 +322,7 @@ mod tests {
         let t = text(ServerMessage::SubscriptionSucceeded {
             channel: "presence-x",
             presence: Some(&snap),
+            stream: None,
         });
         let v: serde_json::Value = serde_json::from_str(&t).expect("json");
         let data: serde_json::Value =

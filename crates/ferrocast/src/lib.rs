@@ -13,6 +13,7 @@
 //! - `apps` — apps and their live state, loaded from an `AppStore` (config file, SQL).
 //! - `cluster` — cluster semantics (fan-out, replicated presence, heartbeats, queries) over an
 //!   `adapter` (local, Redis pub/sub, NATS).
+//! - `history` — channel history: stores, ordered appends, recovery on subscribe.
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `url_parts` — credentials split out of broker/database URLs, percent-decoding.
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
@@ -34,6 +35,7 @@ pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod debug_feed;
+pub mod history;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;

@@ -31,9 +31,11 @@ pub const PRESENCE_MEMBERS: &str = "ferrocast_presence_members";
 pub const DELIVERY_LATENCY: &str = "ferrocast_delivery_latency_seconds";
 pub const SLOW_CONSUMERS: &str = "ferrocast_slow_consumer_disconnects_total";
 pub const RATE_LIMITED: &str = "ferrocast_rate_limited_total";
+pub const HISTORY_APPENDS: &str = "ferrocast_history_appends_total";
+pub const HISTORY_RECOVERIES: &str = "ferrocast_history_recoveries_total";
 
 /// Every metric with its help text, for `# HELP` lines and docs/operations.md.
-pub const ALL: [(&str, &str); 18] = [
+pub const ALL: [(&str, &str); 20] = [
     (CONNECTIONS, "Open WebSocket connections"),
     (CONNECTIONS_OPENED, "WebSocket connections accepted"),
     (CONNECTIONS_CLOSED, "WebSocket connections ended"),
@@ -78,6 +80,14 @@ pub const ALL: [(&str, &str); 18] = [
     (
         RATE_LIMITED,
         "Requests or messages refused by a rate limit, by limit",
+    ),
+    (
+        HISTORY_APPENDS,
+        "Events stored in channel history, by result (ok or error)",
+    ),
+    (
+        HISTORY_RECOVERIES,
+        "Subscriptions that asked to recover, by outcome (recovered or not)",
     ),
 ];
 
@@ -213,6 +223,10 @@ pub struct AppMetrics {
     pub rate_limited_client_events: Counter,
     pub rate_limited_backend_events: Counter,
     pub rate_limited_read_requests: Counter,
+    pub history_appends: Counter,
+    pub history_append_failures: Counter,
+    pub history_recovered: Counter,
+    pub history_not_recovered: Counter,
 }
 
 impl std::fmt::Debug for AppMetrics {
@@ -288,6 +302,17 @@ impl Metrics {
                 .counter(RATE_LIMITED, &[("app", app), ("limit", "backend_events")]),
             rate_limited_read_requests: self
                 .counter(RATE_LIMITED, &[("app", app), ("limit", "read_requests")]),
+            history_appends: self.counter(HISTORY_APPENDS, &[("app", app), ("result", "ok")]),
+            history_append_failures: self
+                .counter(HISTORY_APPENDS, &[("app", app), ("result", "error")]),
+            history_recovered: self.counter(
+                HISTORY_RECOVERIES,
+                &[("app", app), ("outcome", "recovered")],
+            ),
+            history_not_recovered: self.counter(
+                HISTORY_RECOVERIES,
+                &[("app", app), ("outcome", "not_recovered")],
+            ),
         }
     }
 

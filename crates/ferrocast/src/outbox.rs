@@ -92,6 +92,19 @@ impl SessionHandle {
         }
     }
 
+    /// Queues a frame of a long sequence (a history replay) once the queue is at most half
+    /// full, so the sequence never fills it and live fan-out to the connection keeps room.
+    /// Returns false when the connection has ended or the frame could not be queued.
+    pub async fn send_paced(&self, frame: Bytes) -> bool {
+        while self.tx.capacity() < self.tx.max_capacity().div_ceil(2) {
+            if self.tx.is_closed() {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        self.send(frame)
+    }
+
     /// Asks the connection to send `pusher:error` with `code` and close. The first reason wins.
     pub fn close(&self, code: ErrorCode, message: impl Into<Cow<'static, str>>) {
         let mut reason = self

@@ -38,6 +38,8 @@ pub enum StartError {
     Redis(String),
     #[error(transparent)]
     AppStore(#[from] StoreError),
+    #[error(transparent)]
+    History(#[from] crate::history::HistoryError),
 }
 
 /// The bus the configuration asks for.
@@ -100,8 +102,9 @@ impl Server {
         let store = crate::apps::store::open(&config).await?;
         let apps = Arc::new(Apps::new(store.list().await?, metrics.clone()));
         let adapter = adapter(&config.cluster)?;
+        let history = crate::history::open(&config).await?;
         Ok(Self {
-            shared: Shared::new(config, apps, store, metrics, adapter),
+            shared: Shared::new(config, apps, store, metrics, adapter, history),
             listener,
             ops_listener,
             tls,
@@ -138,6 +141,7 @@ impl Server {
         } = self;
         let mut background = vec![tokio::spawn(sweep_caches(shared.clone()))];
         background.extend(shared.cluster.start());
+        background.extend(shared.history.start());
         background.push(tokio::spawn(reload_apps(shared.clone())));
         background.push(tokio::spawn(metrics_upkeep(shared.clone())));
         if let Some(tls) = &tls {

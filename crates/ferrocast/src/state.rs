@@ -1,5 +1,5 @@
-//! What every edge (WebSocket, HTTP API) shares: the configuration, the apps, the socket-id
-//! generator and the drain signal.
+//! What every edge (WebSocket, HTTP API) shares: the configuration, the apps, the cluster, the
+//! history, the socket-id generator and the drain signal.
 
 use ferrocast_protocol::SocketId;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,6 +10,7 @@ use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::dashboard::Dashboard;
+use crate::history::{self, History};
 use crate::metrics::Metrics;
 use crate::peers::PeerLimits;
 use crate::shutdown::Shutdown;
@@ -21,6 +22,8 @@ pub struct Shared {
     /// Where app records are kept; `apps` is loaded from it.
     pub store: Arc<dyn AppStore>,
     pub cluster: Arc<Cluster>,
+    /// Channel history: stores events of history channels, serves recovery and the API.
+    pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
@@ -47,6 +50,7 @@ impl Shared {
         store: Arc<dyn AppStore>,
         metrics: Arc<Metrics>,
         adapter: Arc<dyn Adapter>,
+        history: history::Opened,
     ) -> Self {
         let node = rand::random_range(1..1_000_000_000u64);
         let cluster = Cluster::new(
@@ -56,7 +60,9 @@ impl Shared {
             store.clone(),
             config.cluster.clone(),
         );
+        let history = History::new(history, cluster.clone());
         Self {
+            history,
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),

@@ -54,6 +54,8 @@ pub enum ApiError {
     StoreUnavailable,
     #[error("Dashboard requests that change something must come from the dashboard's own origin")]
     CrossOrigin,
+    #[error("Channel history is unavailable; retry later ({0})")]
+    HistoryUnavailable(String),
 }
 
 impl ApiError {
@@ -76,7 +78,9 @@ impl ApiError {
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::StoreUnavailable | Self::HistoryUnavailable(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
@@ -110,6 +114,7 @@ impl ApiError {
             Self::ReadOnlyStore => "read_only_store",
             Self::StoreUnavailable => "store_unavailable",
             Self::CrossOrigin => "cross_origin",
+            Self::HistoryUnavailable(_) => "history_unavailable",
         }
     }
 }
@@ -127,7 +132,10 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut resp = (self.status(), Json(body)).into_response();
-        if matches!(self, Self::RateLimited(_) | Self::Busy) {
+        if matches!(
+            self,
+            Self::RateLimited(_) | Self::Busy | Self::HistoryUnavailable(_)
+        ) {
             let retry = axum::http::HeaderValue::from_static("1");
             resp.headers_mut()
                 .insert(axum::http::header::RETRY_AFTER, retry);
@@ -170,12 +178,17 @@ mod tests {
             ApiError::ReadOnlyStore,
             ApiError::StoreUnavailable,
             ApiError::CrossOrigin,
+            ApiError::HistoryUnavailable("x".into()),
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());
             assert!(doc.contains(&row), "docs/errors.md lacks {row}");
         }
-        let sources = [include_str!("events.rs"), include_str!("channels.rs")];
+        let sources = [
+            include_str!("events.rs"),
+            include_str!("channels.rs"),
+            include_str!("history.rs"),
+        ];
         for src in sources {
             for part in src.split("ApiError::bad(\"").skip(1) {
                 let code = part.split('"').next().unwrap_or_default();

@@ -12,6 +12,7 @@ use ferrocast_protocol::server_msg::EventData;
 use ferrocast_protocol::{ChannelKind, ChannelName, ServerMessage, SocketId};
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::ApiError;
@@ -19,6 +20,7 @@ use super::signed::Signed;
 use crate::apps::App;
 use crate::channels::CachedEvent;
 use crate::debug_feed::DebugEvent;
+use crate::history::{HistoryError, Publish};
 use crate::state::Shared;
 use axum::extract::State;
 
@@ -39,6 +41,8 @@ struct Event {
     channels: Vec<ChannelName>,
     except: Option<SocketId>,
     info: Option<InfoWanted>,
+    /// Delivered once per key within the idempotency window (docs/history.md).
+    idempotency_key: Option<String>,
 }
 
 pub(super) async fn publish(
@@ -56,7 +60,7 @@ pub(super) async fn publish(
             ))
         }
     };
-    let event = check(
+    let mut event = check(
         &signed.app,
         req.name,
         req.data.into_string(),
@@ -64,8 +68,9 @@ pub(super) async fn publish(
         req.socket_id,
         req.info,
     )?;
+    event.idempotency_key = idempotency_key(req.idempotency_key)?;
     super::limits::backend_events(&signed.app, event.channels.len())?;
-    let info = send(&shared, &signed.app, &event).await;
+    let info = send(&shared, &signed.app, &event).await?;
     Ok(Json(match info {
         Some(channels) => serde_json::to_value(ChannelsResponse { channels }).unwrap_or_default(),
         None => Value::Object(Default::default()),
@@ -88,20 +93,22 @@ pub(super) async fn batch(
         .batch
         .into_iter()
         .map(|e| {
-            check(
+            let mut event = check(
                 &signed.app,
                 e.name,
                 e.data.into_string(),
                 vec![e.channel],
                 e.socket_id,
                 e.info,
-            )
+            )?;
+            event.idempotency_key = idempotency_key(e.idempotency_key)?;
+            Ok::<_, ApiError>(event)
         })
         .collect::<Result<Vec<_>, _>>()?;
     super::limits::backend_events(&signed.app, events.iter().map(|e| e.channels.len()).sum())?;
     let mut infos = Vec::with_capacity(events.len());
     for e in &events {
-        infos.push(send(&shared, &signed.app, e).await);
+        infos.push(send(&shared, &signed.app, e).await?);
     }
     if infos.iter().all(Option::is_none) {
         return Ok(Json(Value::Object(Default::default())));
@@ -181,7 +188,19 @@ fn check(
         channels,
         except,
         info,
+        idempotency_key: None,
     })
+}
+
+fn idempotency_key(key: Option<String>) -> Result<Option<String>, ApiError> {
+    let max = crate::history::MAX_IDEMPOTENCY_KEY_LEN;
+    match key {
+        Some(k) if k.is_empty() || k.len() > max => Err(ApiError::bad(
+            "invalid_idempotency_key",
+            format!("idempotency_key must be 1 to {max} bytes"),
+        )),
+        key => Ok(key),
+    }
 }
 
 fn parse_info(info: &str) -> Result<InfoWanted, ApiError> {
@@ -201,28 +220,70 @@ fn parse_info(info: &str) -> Result<InfoWanted, ApiError> {
     Ok(wanted)
 }
 
-/// One event to one channel, checked and published as the HTTP API would (limits, debug feed
-/// and metrics included): the dashboard's test form.
+/// One event to one channel, checked and published as the HTTP API would (limits, history,
+/// debug feed and metrics included): the dashboard's test form.
 pub(crate) async fn publish_one(
     shared: &Shared,
-    app: &App,
+    app: &Arc<App>,
     channel: String,
     name: String,
     data: String,
 ) -> Result<(), ApiError> {
     let event = check(app, name, data, vec![channel], None, None)?;
     super::limits::backend_events(app, event.channels.len())?;
-    send(shared, app, &event).await;
+    send(shared, app, &event).await?;
     Ok(())
 }
 
-/// Publishes to every channel on every node; returns the requested `info` per channel, with
-/// counts from the whole cluster.
+/// Publishes to every channel on every node (through the history on history channels, and
+/// not at all when the idempotency key was seen); returns the requested `info` per channel,
+/// with counts from the whole cluster.
 async fn send(
     shared: &Shared,
-    app: &App,
+    app: &Arc<App>,
     e: &Event,
-) -> Option<BTreeMap<String, ChannelAttributes>> {
+) -> Result<Option<BTreeMap<String, ChannelAttributes>>, ApiError> {
+    let unavailable = |e: HistoryError| ApiError::HistoryUnavailable(e.to_string());
+    let first = match &e.idempotency_key {
+        Some(key) => shared
+            .history
+            .claim(&app.id, key)
+            .await
+            .map_err(unavailable)?,
+        None => true,
+    };
+    if first {
+        if let Err(err) = deliver(shared, app, e).await {
+            if let Some(key) = &e.idempotency_key {
+                shared.history.release(&app.id, key).await;
+            }
+            return Err(unavailable(err));
+        }
+    }
+    let Some(wanted) = e.info else {
+        return Ok(None);
+    };
+    let counts = shared.cluster.counts(app, &e.channels).await;
+    Ok(Some(
+        e.channels
+            .iter()
+            .zip(counts)
+            .map(|(c, counts)| {
+                let attrs = ChannelAttributes {
+                    // As Pusher does, user_count is left out for channels that are not presence.
+                    user_count: (wanted.user_count && c.kind() == ChannelKind::Presence)
+                        .then_some(counts.users),
+                    subscription_count: wanted.subscription_count.then_some(counts.subscriptions),
+                    ..Default::default()
+                };
+                (c.to_string(), attrs)
+            })
+            .collect(),
+    ))
+}
+
+/// Encodes the event once per channel and publishes it.
+async fn deliver(shared: &Shared, app: &Arc<App>, e: &Event) -> Result<(), HistoryError> {
     let now = Instant::now();
     for channel in &e.channels {
         let frame: Bytes = ServerMessage::Event {
@@ -240,27 +301,17 @@ async fn send(
             ttl: Duration::from_secs(app.config().cache_ttl),
         });
         shared
-            .cluster
-            .publish(app, channel, &frame, e.except, cache);
-        (app.debug).emit(|| DebugEvent::api_event(channel.as_str(), &e.name, &e.data, e.except));
-    }
-    app.metrics.api_events.increment(e.channels.len() as u64);
-    let wanted = e.info?;
-    let counts = shared.cluster.counts(app, &e.channels).await;
-    Some(
-        e.channels
-            .iter()
-            .zip(counts)
-            .map(|(c, counts)| {
-                let attrs = ChannelAttributes {
-                    // As Pusher does, user_count is left out for channels that are not presence.
-                    user_count: (wanted.user_count && c.kind() == ChannelKind::Presence)
-                        .then_some(counts.users),
-                    subscription_count: wanted.subscription_count.then_some(counts.subscriptions),
-                    ..Default::default()
-                };
-                (c.to_string(), attrs)
+            .history
+            .publish(Publish {
+                app: app.clone(),
+                channel: channel.clone(),
+                frame,
+                except: e.except,
+                cache,
             })
-            .collect(),
-    )
+            .await?;
+        (app.debug).emit(|| DebugEvent::api_event(channel.as_str(), &e.name, &e.data, e.except));
+        app.metrics.api_events.increment(1);
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ mod channels;
 pub mod error;
 mod events;
 mod health;
+mod history;
 mod limits;
 mod observe;
 pub mod ops;
@@ -38,6 +39,10 @@ pub fn router(shared: Shared) -> Router {
         .route(
             "/apps/{app_id}/channels/{channel}/users",
             get(channels::users),
+        )
+        .route(
+            "/apps/{app_id}/channels/{channel}/history",
+            get(history::show),
         )
         .route(
             "/apps/{app_id}/users/{user_id}/terminate_connections",

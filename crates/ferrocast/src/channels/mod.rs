@@ -8,12 +8,14 @@
 //! Lock order: a shard lock is never held while taking another shard's or the users' lock.
 
 mod cache;
+mod deferred;
 pub mod presence;
 pub mod users;
 
 pub use cache::CachedEvent;
 
 use bytes::Bytes;
+use ferrocast_protocol::stream::{Position, StreamInfo};
 use ferrocast_protocol::{ChannelName, ServerMessage, SocketId};
 use presence::{Change, Members};
 use serde_json::value::RawValue;
@@ -37,6 +39,11 @@ pub struct Member {
 struct Subscriber {
     handle: SessionHandle,
     user_id: Option<Arc<str>>,
+    /// While a history subscription is being set up, what it is sent waits here.
+    pending: Option<deferred::Pending>,
+    /// History channels: events at or before this position were replayed or precede the
+    /// subscription, and are not sent again (late copies from other nodes).
+    floor: Option<Position>,
 }
 
 #[derive(Debug, Default)]
@@ -52,7 +59,7 @@ impl Channel {
 
     /// Tells this node's subscribers that a member joined or left, except `except`.
     fn announce(
-        &self,
+        &mut self,
         channel: &str,
         user_id: &str,
         joined: Option<Option<&RawValue>>,
@@ -69,10 +76,15 @@ impl Channel {
         };
         for s in self
             .subscribers
-            .values()
+            .values_mut()
             .filter(|s| Some(s.handle.socket_id) != except)
         {
-            s.handle.send(frame.clone());
+            s.deliver(
+                deferred::Kind::Member,
+                frame.clone(),
+                Instant::now(),
+                &mut deferred::FramePos::default(),
+            );
         }
     }
 }
@@ -81,6 +93,44 @@ impl Channel {
 struct Shard {
     channels: HashMap<ChannelName, Channel>,
     cache: HashMap<ChannelName, CachedEvent>,
+}
+
+impl Shard {
+    /// What a new subscriber is sent first: subscription_succeeded (with the member list on
+    /// presence channels and the stream position on history channels), then on cache channels
+    /// the last event or `pusher:cache_miss`.
+    fn welcome(
+        &self,
+        channel: &ChannelName,
+        socket_id: SocketId,
+        stream: Option<&StreamInfo<'_>>,
+        now: Instant,
+    ) -> Vec<Bytes> {
+        let Some(ch) = self.channels.get(channel) else {
+            return Vec::new();
+        };
+        let is_presence = ch
+            .subscribers
+            .get(&socket_id)
+            .is_some_and(|s| s.user_id.is_some());
+        let snapshot = is_presence.then(|| ch.members.snapshot());
+        let mut frames = vec![ServerMessage::SubscriptionSucceeded {
+            channel: channel.as_str(),
+            presence: snapshot.as_ref(),
+            stream,
+        }
+        .encode()];
+        if channel.is_cache() {
+            frames.push(match self.cache.get(channel).filter(|c| c.is_fresh(now)) {
+                Some(c) => c.frame.clone(),
+                None => ServerMessage::CacheMiss {
+                    channel: channel.as_str(),
+                }
+                .encode(),
+            });
+        }
+        frames
+    }
 }
 
 /// Why a subscription was not made.
@@ -170,7 +220,23 @@ impl Registry {
         now: Instant,
     ) -> Result<Subscribed, Refused> {
         let mut shard = self.shard(channel.as_str());
-        let shard = &mut *shard;
+        let sub = Self::join(&mut shard, channel, handle, member, max_members, None)?;
+        for frame in shard.welcome(channel, handle.socket_id, None, now) {
+            handle.send(frame);
+        }
+        Ok(sub)
+    }
+
+    /// Adds the socket to the channel (announcing a new presence member); `pending` makes it
+    /// a deferred subscription that receives nothing yet.
+    fn join(
+        shard: &mut Shard,
+        channel: &ChannelName,
+        handle: &SessionHandle,
+        member: Option<Member>,
+        max_members: usize,
+        pending: Option<deferred::Pending>,
+    ) -> Result<Subscribed, Refused> {
         let ch = shard.channels.entry(channel.clone()).or_default();
         let occupied = ch.subscribers.is_empty();
         let again = ch.subscribers.contains_key(&handle.socket_id);
@@ -203,29 +269,10 @@ impl Registry {
                 Subscriber {
                     handle: handle.clone(),
                     user_id,
+                    pending,
+                    floor: None,
                 },
             );
-        }
-        let is_presence = ch
-            .subscribers
-            .get(&handle.socket_id)
-            .is_some_and(|s| s.user_id.is_some());
-        let snapshot = is_presence.then(|| ch.members.snapshot());
-        let succeeded = ServerMessage::SubscriptionSucceeded {
-            channel: channel.as_str(),
-            presence: snapshot.as_ref(),
-        };
-        handle.send(succeeded.encode());
-        if channel.is_cache() {
-            match shard.cache.get(channel).filter(|c| c.is_fresh(now)) {
-                Some(c) => handle.send(c.frame.clone()),
-                None => handle.send(
-                    ServerMessage::CacheMiss {
-                        channel: channel.as_str(),
-                    }
-                    .encode(),
-                ),
-            };
         }
         Ok(Subscribed {
             again,
@@ -350,14 +397,16 @@ impl Registry {
         if let Some(c) = cache {
             shard.cache.insert(channel.clone(), c);
         }
-        let Some(ch) = shard.channels.get(channel) else {
+        let now = Instant::now();
+        let mut pos = deferred::FramePos::default();
+        let Some(ch) = shard.channels.get_mut(channel) else {
             return 0;
         };
-        let now = Instant::now();
         ch.subscribers
-            .values()
+            .values_mut()
             .filter(|s| Some(s.handle.socket_id) != except)
-            .filter(|s| s.handle.send_published(frame.clone(), now))
+            .map(|s| s.deliver(deferred::Kind::Event, frame.clone(), now, &mut pos))
+            .filter(|&queued| queued)
             .count()
     }
 

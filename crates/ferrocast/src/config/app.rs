@@ -51,6 +51,9 @@ pub struct AppConfig {
     pub max_watchlist_size: usize,
     /// How long a cache channel keeps its last event, in seconds.
     pub cache_ttl: u64,
+    /// Channels whose events are kept for recovery and the history API; the first matching
+    /// rule applies (docs/history.md).
+    pub history: Vec<super::HistoryRule>,
 }
 
 impl Default for AppConfig {
@@ -80,6 +83,7 @@ impl Default for AppConfig {
             max_channels_per_connection: 1000,
             max_watchlist_size: 100,
             cache_ttl: 1800,
+            history: Vec::new(),
         }
     }
 }
@@ -142,7 +146,15 @@ impl AppConfig {
                 "must be at most 1048576 (1 GiB)",
             ));
         }
+        for rule in &self.history {
+            rule.validate().map_err(|reason| ("history", reason))?;
+        }
         Ok(())
+    }
+
+    /// The history rule of `channel`, if its events are kept.
+    pub fn history_rule(&self, channel: &str) -> Option<&super::HistoryRule> {
+        self.history.iter().find(|r| r.matches(channel))
     }
 
     /// Whether `check` accepts the current secret, or the previous one while its rotation window

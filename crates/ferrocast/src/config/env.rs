@@ -20,9 +20,11 @@ pub const NATS_URL: &str = "FERROCAST_NATS_URL";
 pub const PREFIX: &str = "FERROCAST_PREFIX";
 pub const ADMIN_TOKEN: &str = "FERROCAST_ADMIN_TOKEN";
 pub const APP_STORE: &str = "FERROCAST_APP_STORE";
+pub const HISTORY_STORE: &str = "FERROCAST_HISTORY_STORE";
 
 /// Every variable this module reads, for the docs check.
-pub const ALL: [&str; 18] = [
+pub const ALL: [&str; 19] = [
+    HISTORY_STORE,
     ADMIN_TOKEN,
     APP_STORE,
     HOST,
@@ -95,6 +97,18 @@ pub(super) fn apply(
             PREFIX => cfg.cluster.prefix = value,
             ADMIN_TOKEN => cfg.admin_token = Some(value).filter(|t| !t.is_empty()),
             APP_STORE => cfg.app_store = value,
+            HISTORY_STORE => {
+                cfg.history.store = match value.as_str() {
+                    "sqlite" => super::HistoryStoreKind::Sqlite,
+                    "redis" => super::HistoryStoreKind::Redis,
+                    "memory" => super::HistoryStoreKind::Memory,
+                    other => {
+                        return Err(bad(format!(
+                            "expected sqlite, redis or memory, got {other:?}"
+                        )))
+                    }
+                }
+            }
             APP_ID | APP_KEY | APP_SECRET => {
                 if cfg.apps.is_empty() {
                     cfg.apps.push(Default::default());

@@ -7,11 +7,13 @@ mod app;
 mod clients;
 mod dashboard;
 pub mod env;
+mod history;
 mod redact;
 
 pub use app::AppConfig;
 pub use clients::ClientsConfig;
 pub use dashboard::DashboardConfig;
+pub use history::{HistoryConfig, HistoryRule, HistoryStoreKind, MAX_HISTORY_SIZE};
 pub use redact::{redact_url, REDACTED};
 
 use serde::{Deserialize, Serialize};
@@ -73,6 +75,8 @@ pub struct Config {
     pub tls: Option<TlsConfig>,
     /// How nodes find each other: the adapter and its settings.
     pub cluster: ClusterConfig,
+    /// Where channel history is kept (docs/history.md).
+    pub history: HistoryConfig,
     /// Where app records live: `sqlite` (`<data_dir>/apps.db`, the default), `config` (the
     /// `[[apps]]` of this file, read-only), or a database URL (`sqlite://…`, `postgres://…`,
     /// `mysql://…`).
@@ -176,6 +180,7 @@ impl Default for Config {
             clients: ClientsConfig::default(),
             tls: None,
             cluster: ClusterConfig::default(),
+            history: HistoryConfig::default(),
             app_store: "sqlite".into(),
             app_store_table_prefix: "ferrocast_".into(),
             apps_reload_ms: 2000,

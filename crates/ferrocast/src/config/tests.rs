@@ -115,6 +115,13 @@ fn every_option_and_variable_is_documented() {
             "docs/configuration.md lacks dashboard key {key}"
         );
     }
+    let history = toml::Value::try_from(HistoryConfig::default()).expect("toml");
+    for key in history.as_table().expect("table").keys() {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks history key {key}"
+        );
+    }
     for var in env::ALL {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
     }

@@ -21,6 +21,7 @@ use crate::apps::App;
 use crate::channels::{Member, Refused, Unsubscribed};
 use crate::cluster::Cluster;
 use crate::debug_feed::DebugEvent;
+use crate::history::{self, History};
 use crate::outbox::SessionHandle;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
@@ -60,6 +61,7 @@ pub(super) struct Connection {
     pub socket_id: SocketId,
     app: Arc<App>,
     cluster: Arc<Cluster>,
+    history: Arc<History>,
     handle: SessionHandle,
     /// Subscribed channels, with the presence user id where there is one.
     subscriptions: HashMap<ChannelName, Option<Arc<str>>>,
@@ -68,12 +70,18 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(app: Arc<App>, cluster: Arc<Cluster>, handle: SessionHandle) -> Self {
+    pub(super) fn new(
+        app: Arc<App>,
+        cluster: Arc<Cluster>,
+        history: Arc<History>,
+        handle: SessionHandle,
+    ) -> Self {
         let client_events = crate::apps::per_second(app.config().max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
             cluster,
+            history,
             handle,
             subscriptions: HashMap::new(),
             user: None,
@@ -167,11 +175,25 @@ impl Connection {
         };
         let user_id = member.as_ref().map(|m| m.user_id.clone());
         let max_members = self.app.config().max_presence_members;
-        match self
-            .app
-            .channels
-            .subscribe(&channel, &self.handle, member, max_members, now)
-        {
+        let subscribed = match self.history.retention(&self.app, channel.as_str()) {
+            Some(retention) => self.history.subscribe(
+                history::Subscription {
+                    app: &self.app,
+                    channel: &channel,
+                    handle: &self.handle,
+                    member,
+                    max_members,
+                    retention,
+                    recover: s.recover,
+                },
+                now,
+            ),
+            None => self
+                .app
+                .channels
+                .subscribe(&channel, &self.handle, member, max_members, now),
+        };
+        match subscribed {
             Ok(sub) => {
                 if let Some(member) = &sub.local_join {
                     self.cluster.joined(&self.app, &channel, member);
@@ -355,8 +377,16 @@ impl Connection {
             user_id: user_id.as_deref(),
         }
         .encode();
-        self.cluster
-            .publish(&self.app, name, &frame, Some(self.socket_id), None);
+        let publish = history::Publish {
+            app: self.app.clone(),
+            channel: name.clone(),
+            frame,
+            except: Some(self.socket_id),
+            cache: None,
+        };
+        self.history
+            .publish_client_event(publish, &self.handle)
+            .map_err(|e| e.to_string())?;
         self.app.metrics.client_events.increment(1);
         (self.app.debug)
             .emit(|| DebugEvent::client_event(self.socket_id, name.as_str(), event, data.get()));

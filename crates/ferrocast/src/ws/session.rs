@@ -33,7 +33,12 @@ pub(super) async fn run(
     metrics.connections_opened.increment(1);
     let (handle, out) = outbox(socket_id, cfg.outbox_capacity);
     slot.attach(&handle);
-    let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
+    let mut conn = Connection::new(
+        app.clone(),
+        shared.cluster.clone(),
+        shared.history.clone(),
+        handle.clone(),
+    );
     tracing::debug!(app = %app.id, %socket_id, "connected");
     app.debug.emit(|| DebugEvent::Connected {
         socket_id: socket_id.to_string(),

@@ -241,3 +241,29 @@ async fn disabling_and_deleting_reach_live_connections_on_every_node() {
     again.expect_error_and_close(4001).await;
     assert_eq!(admin(a, "GET", &format!("/{}", app.id), None).await.0, 404);
 }
+
+/// History rules are app settings: switched on through the admin API, they apply to the next
+/// subscription and publish, and a bad rule is refused naming the field.
+#[tokio::test]
+async fn history_is_switched_on_through_the_admin_api() {
+    let dir = temp_dir();
+    let app = crate::harness::test_app();
+    let server = TestServer::with_config(with_store(config(vec![app.clone()]), &dir)).await;
+    let bad = json!({"history": [{"pattern": "history-*", "size": 0, "ttl": 60}]});
+    assert_error(
+        &admin(&server, "PATCH", "/test-app", Some(bad)).await,
+        400,
+        "invalid_field",
+    );
+    let rules = json!({"history": [{"pattern": "history-*", "size": 10, "ttl": 60}]});
+    let (status, body) = admin(&server, "PATCH", "/test-app", Some(rules)).await;
+    assert_eq!(status, 200, "{body}");
+    let mut c = server.connect("test-key").await;
+    let d = crate::harness::history::subscribe_history(&mut c, "history-on", None).await;
+    assert_eq!(d["offset"], 0, "{d}");
+    ApiClient::new(format!("http://{}", server.addr), app)
+        .publish("history-on", "e", "1")
+        .await;
+    let f = c.expect("e").await;
+    assert_eq!(f["offset"], 1, "{f}");
+}

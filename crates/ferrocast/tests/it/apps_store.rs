@@ -184,6 +184,11 @@ fn full_app(id: &str, key: &str) -> AppConfig {
         max_channels_per_connection: 64,
         max_watchlist_size: 12,
         cache_ttl: 60,
+        history: vec![ferrocast::config::HistoryRule {
+            pattern: "history-*".into(),
+            size: 10,
+            ttl: 60,
+        }],
         ..AppConfig::default()
     };
     let full = serde_json::to_value(&app).expect("serialises");

@@ -201,3 +201,41 @@ async fn usage_reports_memory_and_connections() {
     assert!(usage["memory"]["rss_bytes"].as_u64().expect("rss") > 1_000_000);
     assert_eq!(usage["draining"], false);
 }
+
+#[tokio::test]
+async fn history_metrics_count_appends_and_recoveries() {
+    use crate::harness::history::{events, history_app, subscribe_history, Pos};
+    let app = history_app(2, 60);
+    let server = TestServer::with_app(app.clone()).await;
+    let api = server.api(&app);
+    let mut c = server.connect("test-key").await;
+    let start = Pos::of(&subscribe_history(&mut c, "history-m", None).await);
+    for i in 0..3 {
+        api.publish("history-m", "e", &i.to_string()).await;
+    }
+    let last = Pos::of(&events(&mut c, "history-m", 3).await[2]);
+    // One recovery that works, one from an evicted position.
+    subscribe_history(
+        &mut server.connect("test-key").await,
+        "history-m",
+        Some(&last),
+    )
+    .await;
+    subscribe_history(
+        &mut server.connect("test-key").await,
+        "history-m",
+        Some(&start),
+    )
+    .await;
+    let s = scrape(&server).await;
+    let a = ("app", "test-app");
+    let appends = "ferrocast_history_appends_total";
+    assert_eq!(value(&s, appends, &[a, ("result", "ok")]), 3.0);
+    assert_eq!(value(&s, appends, &[a, ("result", "error")]), 0.0);
+    let recoveries = "ferrocast_history_recoveries_total";
+    assert_eq!(value(&s, recoveries, &[a, ("outcome", "recovered")]), 1.0);
+    assert_eq!(
+        value(&s, recoveries, &[a, ("outcome", "not_recovered")]),
+        1.0
+    );
+}

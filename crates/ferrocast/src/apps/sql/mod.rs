@@ -73,7 +73,7 @@ macro_rules! apply_migrations {
 
 mod mysql;
 mod postgres;
-mod sqlite;
+pub(crate) mod sqlite;
 
 /// An `AppStore` in SQLite, PostgreSQL or MySQL/MariaDB.
 pub struct SqlStore {
@@ -167,13 +167,18 @@ impl SqlStore {
 
 /// The URL of the embedded store, `<data_dir>/apps.db`, creating `data_dir` if needed.
 pub fn sqlite_in(data_dir: &Path) -> Result<String, StoreError> {
+    sqlite_file_in(data_dir, "apps.db")
+}
+
+/// The URL of the SQLite database `file` in `data_dir`, creating `data_dir` if needed.
+pub fn sqlite_file_in(data_dir: &Path, file: &str) -> Result<String, StoreError> {
     std::fs::create_dir_all(data_dir).map_err(|e| {
         StoreError::Unavailable(format!(
             "sqlite: cannot create the data directory {}: {e}",
             data_dir.display()
         ))
     })?;
-    let path = data_dir.join("apps.db");
+    let path = data_dir.join(file);
     let path = path.to_str().ok_or_else(|| {
         StoreError::Unavailable(format!(
             "sqlite: the data directory {} is not valid UTF-8",

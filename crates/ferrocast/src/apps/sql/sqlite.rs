@@ -16,7 +16,8 @@ pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS {p}apps (
         updated_at BIGINT NOT NULL
     )"];
 
-pub(super) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
+/// A pool on the SQLite file at `url` (also used by the history store).
+pub(crate) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .journal_mode(SqliteJournalMode::Wal)
         .busy_timeout(ACQUIRE_TIMEOUT);

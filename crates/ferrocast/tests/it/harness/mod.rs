@@ -4,6 +4,7 @@
 mod api;
 pub mod cluster;
 pub mod dashboard;
+pub mod history;
 pub mod process;
 pub mod raw;
 mod ws;
@@ -40,8 +41,12 @@ pub fn config(apps: Vec<AppConfig>) -> Config {
         metrics_port: 0,
         apps,
         drain_grace: 0,
-        // Tests keep apps in memory unless they test a store.
+        // Tests keep apps and history in memory unless they test a store.
         app_store: "config".into(),
+        history: ferrocast::config::HistoryConfig {
+            store: ferrocast::config::HistoryStoreKind::Memory,
+            ..Default::default()
+        },
         shutdown_timeout: 3,
         ..Default::default()
     }
