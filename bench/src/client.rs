@@ -20,6 +20,18 @@ pub struct Target {
     pub app: App,
     /// Spread client sockets over 127.0.0.1..=127.0.0.N.
     pub source_ips: u8,
+    /// Where WebSocket client `idx` connects: `sub_addrs[idx % len]`, or `addr` when empty
+    /// (several nodes of one cluster; the HTTP API stays on `addr`).
+    pub sub_addrs: Vec<SocketAddr>,
+}
+
+impl Target {
+    pub fn ws_addr(&self, idx: usize) -> SocketAddr {
+        match self.sub_addrs.len() {
+            0 => self.addr,
+            n => self.sub_addrs[idx % n],
+        }
+    }
 }
 
 /// The sending side of a connection, shareable between tasks.
@@ -57,7 +69,7 @@ fn io_err(msg: impl Into<String>) -> std::io::Error {
 }
 
 /// Opens the TCP connection from 127.0.0.(1 + idx % source_ips).
-pub async fn open_tcp(t: &Target, idx: usize) -> std::io::Result<TcpStream> {
+pub async fn open_tcp(t: &Target, idx: usize, addr: SocketAddr) -> std::io::Result<TcpStream> {
     let sock = TcpSocket::new_v4()?;
     if t.source_ips > 1 {
         let one: libc::c_int = 1;
@@ -76,7 +88,7 @@ pub async fn open_tcp(t: &Target, idx: usize) -> std::io::Result<TcpStream> {
         let last = 1 + (idx % t.source_ips as usize) as u8;
         sock.bind(SocketAddr::new(Ipv4Addr::new(127, 0, 0, last).into(), 0))?;
     }
-    let s = sock.connect(t.addr).await?;
+    let s = sock.connect(addr).await?;
     s.set_nodelay(true)?;
     Ok(s)
 }
@@ -84,10 +96,11 @@ pub async fn open_tcp(t: &Target, idx: usize) -> std::io::Result<TcpStream> {
 impl Client {
     /// Connects, upgrades and waits for `pusher:connection_established`.
     pub async fn connect(t: &Target, idx: usize) -> std::io::Result<Self> {
-        let mut tcp = open_tcp(t, idx).await?;
+        let addr = t.ws_addr(idx);
+        let mut tcp = open_tcp(t, idx, addr).await?;
         let mut rng = Rng::new(idx as u64 + 1);
         let key = ws::base64(&rng.next_u64().to_le_bytes().repeat(2));
-        let req = ws::client_request(&t.addr.to_string(), &proto::ws_path(&t.app.key), &key);
+        let req = ws::client_request(&addr.to_string(), &proto::ws_path(&t.app.key), &key);
         tcp.write_all(req.as_bytes()).await?;
         let mut buf = Vec::with_capacity(1024);
         let end = loop {

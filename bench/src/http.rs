@@ -58,7 +58,7 @@ impl Http {
 
     async fn round_trip(&mut self) -> std::io::Result<Response> {
         if self.conn.is_none() {
-            self.conn = Some(open_tcp(&self.target, self.idx).await?);
+            self.conn = Some(open_tcp(&self.target, self.idx, self.target.addr).await?);
             self.opened += 1;
             self.buf.clear();
         }

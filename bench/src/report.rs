@@ -271,6 +271,45 @@ fn soak(out: &mut String, runs: &Runs) {
     let _ = writeln!(out, "RSS samples: {}.\n\n```sh\n{}\n```\n", samples.join(", "), command(v));
 }
 
+/// Cross-node fan-out: the same load with every subscriber on one node and spread over two.
+fn cluster(out: &mut String, runs: &Runs) {
+    let cases = runs.cases("cluster", "");
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### Cross-node fan-out (`bench/cluster.sh`)\n\n1,000 subscribers on one channel, 100-byte events published through \
+         node A's HTTP API. `1-node`: every subscriber on A (local adapter). `2-nodes-redis` / `2-nodes-nats`: the \
+         subscribers alternate between node A and node B, so half the deliveries cross the bus (one bus message per \
+         publish, fanned out by B). `max` = as fast as the nodes keep up (closed loop), `50` = a fixed 50 publishes/s. \
+         Both nodes and the generator share the machine's two cores.\n"
+    );
+    let mut cols: Vec<Col> = vec![col!("publishes/s", "publishes_per_s"), col!("deliveries/s", "deliveries_per_s")];
+    cols.extend(latency_cols());
+    cols.extend([col!("lost", "lost"), col!("gaps", "gaps"), col!("disconnects", "disconnects")]);
+    let _ = write!(out, "| case |");
+    for (h, _) in &cols {
+        let _ = write!(out, " {h} |");
+    }
+    let _ = writeln!(out, "\n|---|{}", "---|".repeat(cols.len()));
+    let mut cmds = Vec::new();
+    for case in &cases {
+        let Some(v) = runs.get("cluster", case) else { continue };
+        let _ = write!(out, "| {case} |");
+        for (_, get) in &cols {
+            let _ = write!(out, " {} |", get(v));
+        }
+        let _ = writeln!(out);
+        cmds.push(command(v));
+    }
+    let _ = writeln!(out, "\n<details><summary>Commands</summary>\n\n```sh");
+    for c in cmds {
+        let _ = writeln!(out, "{c}");
+    }
+    let _ = writeln!(out, "```\n</details>\n");
+}
+
 fn median(xs: &mut [f64]) -> Option<f64> {
     xs.sort_by(|a, b| a.total_cmp(b));
     (!xs.is_empty()).then(|| xs[xs.len() / 2])
@@ -346,6 +385,7 @@ pub fn run(a: &ReportArgs) -> Result<(), String> {
     out.push_str("## Ferrocast on its own benchmark (`bench/`)\n\n");
     scenarios(&mut out, &runs);
     soak(&mut out, &runs);
+    cluster(&mut out, &runs);
     if let (Some(l), Some(b)) = (&a.loadgen, &a.baseline) {
         if let (Ok(ours), Ok(peer)) = (read_lines(l), read_lines(b)) {
             out.push_str("## Ferrocast vs sockudo on the shared load generator\n\n");

@@ -45,6 +45,10 @@ pub struct Common {
     /// Seconds allowed for the whole connect phase (and for each connection's setup).
     #[arg(long, default_value_t = 60.0)]
     pub connect_timeout: f64,
+    /// Ports of other nodes of the same cluster: WebSocket clients are spread over --port and
+    /// these in turn (repeat the flag); the HTTP API is always called on --port.
+    #[arg(long = "ws-port")]
+    pub ws_ports: Vec<u16>,
     /// Free-form label copied into the output, e.g. `ferrocast` or `null`.
     #[arg(long, default_value = "")]
     pub label: String,
@@ -63,6 +67,13 @@ impl Common {
             addr: SocketAddr::new(ip.into(), self.port),
             app: App { id: self.app_id.clone(), key: self.key.clone(), secret: self.secret.clone() },
             source_ips: self.source_ips,
+            sub_addrs: match self.ws_ports.is_empty() {
+                true => Vec::new(),
+                false => std::iter::once(self.port)
+                    .chain(self.ws_ports.iter().copied())
+                    .map(|p| SocketAddr::new(ip.into(), p))
+                    .collect(),
+            },
         })
     }
 
@@ -289,6 +300,7 @@ pub fn header(scenario: &str, common: &Common) -> Map<String, Value> {
     o.insert("label".into(), json!(common.label));
     o.insert("command".into(), json!(std::env::args().collect::<Vec<_>>().join(" ")));
     o.insert("server_pid".into(), json!(common.server_pid));
+    o.insert("ws_ports".into(), json!(common.ws_ports));
     o.insert("unix_time".into(), json!(crate::unix_now()));
     o.insert("server_rss_kib_start".into(), json!(common.server().rss_kib()));
     o
