@@ -14,6 +14,7 @@
 //!   `adapter` (local, Redis pub/sub, NATS).
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
+//! - `webhooks` — Pusher webhooks: batching, a durable queue, retries, dead letters.
 //!
 //! # The life of one event
 //! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
@@ -35,6 +36,7 @@ pub mod server;
 pub mod shutdown;
 pub mod state;
 pub mod tls;
+pub mod webhooks;
 pub mod ws;
 
 pub use config::Config;

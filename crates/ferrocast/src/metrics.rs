@@ -28,9 +28,11 @@ pub const PRESENCE_MEMBERS: &str = "ferrocast_presence_members";
 pub const DELIVERY_LATENCY: &str = "ferrocast_delivery_latency_seconds";
 pub const SLOW_CONSUMERS: &str = "ferrocast_slow_consumer_disconnects_total";
 pub const RATE_LIMITED: &str = "ferrocast_rate_limited_total";
+pub const WEBHOOK_EVENTS: &str = "ferrocast_webhook_events_total";
+pub const WEBHOOK_REQUESTS: &str = "ferrocast_webhook_requests_total";
 
 /// Every metric with its help text, for `# HELP` lines and docs/operations.md.
-pub const ALL: [(&str, &str); 18] = [
+pub const ALL: [(&str, &str); 20] = [
     (CONNECTIONS, "Open WebSocket connections"),
     (CONNECTIONS_OPENED, "WebSocket connections accepted"),
     (CONNECTIONS_CLOSED, "WebSocket connections ended"),
@@ -76,6 +78,14 @@ pub const ALL: [(&str, &str); 18] = [
         RATE_LIMITED,
         "Requests or messages refused by a rate limit, by limit",
     ),
+    (
+        WEBHOOK_EVENTS,
+        "Webhook events produced, by result (queued, or refused when the buffer is full)",
+    ),
+    (
+        WEBHOOK_REQUESTS,
+        "Webhook requests attempted, by result (delivered, failed and retried, dead-lettered)",
+    ),
 ];
 
 /// Latency buckets in seconds: 100 µs to 2.5 s.
@@ -114,6 +124,16 @@ impl Default for Metrics {
         let handle = recorder.handle();
         Self { recorder, handle }
     }
+}
+
+/// Handles of the webhook metrics (server-wide).
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    pub queued: Counter,
+    pub refused: Counter,
+    pub delivered: Counter,
+    pub failed: Counter,
+    pub dead: Counter,
 }
 
 /// Per-app handles, cloned into each app's live state.
@@ -193,6 +213,18 @@ impl Metrics {
                 .counter(RATE_LIMITED, &[("app", app), ("limit", "backend_events")]),
             rate_limited_read_requests: self
                 .counter(RATE_LIMITED, &[("app", app), ("limit", "read_requests")]),
+        }
+    }
+
+    /// Registers the webhook handles.
+    pub fn webhooks(&self) -> WebhookMetrics {
+        let r = |result| [("result", result)];
+        WebhookMetrics {
+            queued: self.counter(WEBHOOK_EVENTS, &r("queued")),
+            refused: self.counter(WEBHOOK_EVENTS, &r("refused")),
+            delivered: self.counter(WEBHOOK_REQUESTS, &r("delivered")),
+            failed: self.counter(WEBHOOK_REQUESTS, &r("failed")),
+            dead: self.counter(WEBHOOK_REQUESTS, &r("dead")),
         }
     }
 

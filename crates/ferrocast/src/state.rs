@@ -11,6 +11,7 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
+use crate::webhooks::Webhooks;
 
 #[derive(Clone)]
 pub struct Shared {
@@ -21,6 +22,8 @@ pub struct Shared {
     pub cluster: Arc<Cluster>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
+    /// Where the socket path reports webhook events.
+    pub webhooks: Webhooks,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
     pub handshakes: Arc<tokio::sync::Semaphore>,
     ids: Arc<SocketIds>,
@@ -50,7 +53,9 @@ impl Shared {
             store.clone(),
             config.cluster.clone(),
         );
+        let webhooks = Webhooks::new(&config, metrics.webhooks());
         Self {
+            webhooks,
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),

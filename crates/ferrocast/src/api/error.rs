@@ -52,6 +52,8 @@ pub enum ApiError {
     ReadOnlyStore,
     #[error("The app store is unavailable; retry later")]
     StoreUnavailable,
+    #[error("The webhook queue is unavailable; retry later")]
+    QueueUnavailable,
 }
 
 impl ApiError {
@@ -74,7 +76,9 @@ impl ApiError {
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy | Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::StoreUnavailable | Self::QueueUnavailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
@@ -107,6 +111,7 @@ impl ApiError {
             Self::Conflict { .. } => "conflict",
             Self::ReadOnlyStore => "read_only_store",
             Self::StoreUnavailable => "store_unavailable",
+            Self::QueueUnavailable => "webhook_queue_unavailable",
         }
     }
 }
@@ -166,6 +171,7 @@ mod tests {
             ApiError::Conflict { field: "key" },
             ApiError::ReadOnlyStore,
             ApiError::StoreUnavailable,
+            ApiError::QueueUnavailable,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

@@ -101,15 +101,19 @@ pub struct Subscribed {
     pub occupied: bool,
     /// The member's first socket on this node: the other nodes must hear of it.
     pub local_join: Option<Member>,
+    /// A cache channel had no event to give the new subscriber (`pusher:cache_miss` was sent).
+    pub cache_miss: bool,
 }
 
 /// What leaving a channel changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unsubscribed {
     NotSubscribed,
-    /// Left; `local_leave` names a presence user whose last socket on this node this was.
+    /// Left; `local_leave` names a presence user whose last socket on this node this was;
+    /// `vacated` says the channel has no subscriber left on this node.
     Left {
         local_leave: Option<Arc<str>>,
+        vacated: bool,
     },
 }
 
@@ -216,21 +220,26 @@ impl Registry {
             presence: snapshot.as_ref(),
         };
         handle.send(succeeded.encode());
+        let mut cache_miss = false;
         if channel.is_cache() {
             match shard.cache.get(channel).filter(|c| c.is_fresh(now)) {
                 Some(c) => handle.send(c.frame.clone()),
-                None => handle.send(
-                    ServerMessage::CacheMiss {
-                        channel: channel.as_str(),
-                    }
-                    .encode(),
-                ),
+                None => {
+                    cache_miss = true;
+                    handle.send(
+                        ServerMessage::CacheMiss {
+                            channel: channel.as_str(),
+                        }
+                        .encode(),
+                    )
+                }
             };
         }
         Ok(Subscribed {
             again,
             occupied: occupied && !again,
             local_join,
+            cache_miss,
         })
     }
 
@@ -253,10 +262,14 @@ impl Registry {
                 local_leave = Some(user_id);
             }
         }
+        let vacated = ch.subscribers.is_empty();
         if ch.is_unused() {
             shard.channels.remove(channel);
         }
-        Unsubscribed::Left { local_leave }
+        Unsubscribed::Left {
+            local_leave,
+            vacated,
+        }
     }
 
     /// Another node reports `user_id` present in `channel`.

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::webhooks::WebhookEndpoint;
+
 /// An app (tenant): its credentials, what it allows and its limits. `0` means "no limit"
 /// where a limit says so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +53,8 @@ pub struct AppConfig {
     pub max_watchlist_size: usize,
     /// How long a cache channel keeps its last event, in seconds.
     pub cache_ttl: u64,
+    /// Where this app's webhooks go (`[[apps.webhooks]]`).
+    pub webhooks: Vec<WebhookEndpoint>,
 }
 
 impl Default for AppConfig {
@@ -80,6 +84,7 @@ impl Default for AppConfig {
             max_channels_per_connection: 1000,
             max_watchlist_size: 100,
             cache_ttl: 1800,
+            webhooks: Vec::new(),
         }
     }
 }
@@ -141,6 +146,9 @@ impl AppConfig {
                 "max_presence_user_info_kb",
                 "must be at most 1048576 (1 GiB)",
             ));
+        }
+        for hook in &self.webhooks {
+            hook.validate().map_err(|reason| ("webhooks", reason))?;
         }
         Ok(())
     }

@@ -5,8 +5,10 @@
 
 mod app;
 pub mod env;
+mod webhooks;
 
 pub use app::AppConfig;
+pub use webhooks::{WebhookEndpoint, WebhookSettings};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -76,6 +78,8 @@ pub struct Config {
     pub apps_reload_ms: u64,
     /// Bearer token of the admin API (`/admin/apps`); the admin API is off without one.
     pub admin_token: Option<String>,
+    /// Webhook batching, queue and retries (`[webhooks]`); endpoints are per app.
+    pub webhooks: WebhookSettings,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
 }
@@ -161,6 +165,7 @@ impl Default for Config {
             admin_token: None,
             log: "info".into(),
             log_format: LogFormat::Text,
+            webhooks: WebhookSettings::default(),
             apps: vec![AppConfig::default()],
         }
     }
@@ -270,6 +275,9 @@ impl Config {
                 return Err(invalid(field.into(), "must be at most 1048576 (1 GiB)"));
             }
         }
+        self.webhooks
+            .validate()
+            .map_err(|(field, reason)| invalid(field.into(), reason))?;
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));
         }

@@ -21,6 +21,7 @@ use crate::apps::App;
 use crate::channels::{Member, Refused, Unsubscribed};
 use crate::cluster::Cluster;
 use crate::outbox::SessionHandle;
+use crate::webhooks::Webhooks;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +60,7 @@ pub(super) struct Connection {
     pub socket_id: SocketId,
     app: Arc<App>,
     cluster: Arc<Cluster>,
+    webhooks: Webhooks,
     handle: SessionHandle,
     /// Subscribed channels, with the presence user id where there is one.
     subscriptions: HashMap<ChannelName, Option<Arc<str>>>,
@@ -67,12 +69,18 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(app: Arc<App>, cluster: Arc<Cluster>, handle: SessionHandle) -> Self {
+    pub(super) fn new(
+        app: Arc<App>,
+        cluster: Arc<Cluster>,
+        webhooks: Webhooks,
+        handle: SessionHandle,
+    ) -> Self {
         let client_events = crate::apps::per_second(app.config().max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
             cluster,
+            webhooks,
             handle,
             subscriptions: HashMap::new(),
             user: None,
@@ -175,6 +183,7 @@ impl Connection {
                 if let Some(member) = &sub.local_join {
                     self.cluster.joined(&self.app, &channel, member);
                 }
+                self.webhooks.subscribed(&self.app, &channel, &sub);
                 self.subscriptions.insert(channel, user_id);
             }
             Err(Refused::PresenceFull { max }) => {
@@ -257,12 +266,15 @@ impl Connection {
 
     /// Leaves one channel here; tells the other nodes when a presence user left this node.
     fn leave(&self, channel: &ChannelName) {
+        let left = self.app.channels.unsubscribe(channel, self.socket_id);
         if let Unsubscribed::Left {
             local_leave: Some(user),
-        } = self.app.channels.unsubscribe(channel, self.socket_id)
+            ..
+        } = &left
         {
-            self.cluster.left(&self.app, channel, &user);
+            self.cluster.left(&self.app, channel, user);
         }
+        self.webhooks.left(&self.app, channel, &left);
     }
 
     fn signin(&mut self, s: Signin) -> Result<(), Closing> {
@@ -353,6 +365,8 @@ impl Connection {
         self.cluster
             .publish(&self.app, name, &frame, Some(self.socket_id), None);
         self.app.metrics.client_events.increment(1);
+        let sender = user_id.as_deref();
+        (self.webhooks).client_event(&self.app, name, event, data, self.socket_id, sender);
         Ok(())
     }
 

@@ -35,7 +35,12 @@ pub(super) async fn run(
     metrics.connections_opened.increment(1);
     let (handle, mut out) = outbox(socket_id, cfg.outbox_capacity);
     slot.attach(&handle);
-    let mut conn = Connection::new(app.clone(), shared.cluster.clone(), handle.clone());
+    let mut conn = Connection::new(
+        app.clone(),
+        shared.cluster.clone(),
+        shared.webhooks.clone(),
+        handle.clone(),
+    );
     tracing::debug!(app = %app.id, %socket_id, "connected");
     handle.send(
         ServerMessage::ConnectionEstablished {
