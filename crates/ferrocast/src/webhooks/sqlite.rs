@@ -67,6 +67,14 @@ impl SqliteQueue {
         Ok(Self { pool })
     }
 
+    /// A write transaction holding the write lock from its start.
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, QueueError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(unavailable)
+    }
+
     /// Records a failed attempt: due again at `due_ms`, or (without one) a dead letter.
     async fn failed(&self, id: i64, due_ms: Option<u64>, error: &str) -> Result<(), QueueError> {
         sqlx::query(
@@ -93,11 +101,7 @@ impl SqliteQueue {
 impl Queue for SqliteQueue {
     fn push(&self, jobs: Vec<NewJob>) -> QueueFuture<'_, ()> {
         Box::pin(async move {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(unavailable)?;
+            let mut tx = self.write_tx().await?;
             let now = ms(unix_now_ms());
             for job in &jobs {
                 sqlx::query(
@@ -197,11 +201,7 @@ impl Queue for SqliteQueue {
 
     fn replay<'a>(&'a self, app_id: &'a str, ids: Option<&'a [i64]>) -> QueueFuture<'a, usize> {
         Box::pin(async move {
-            let mut tx = self
-                .pool
-                .begin_with("BEGIN IMMEDIATE")
-                .await
-                .map_err(unavailable)?;
+            let mut tx = self.write_tx().await?;
             let dead: Vec<i64> = sqlx::query_scalar(
                 "SELECT id FROM webhook_jobs WHERE dead = 1 AND app_id = ? ORDER BY id",
             )
