@@ -15,6 +15,7 @@
 //! - `metrics` — every exported metric; `listener` — the accept loop (TLS via `tls`).
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //! - `webhooks` — Pusher webhooks: batching, a durable queue, retries, dead letters.
+//! - `hooks` — server hooks: the app decides on connections, subscriptions, client events.
 //!
 //! # The life of one event
 //! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
@@ -29,6 +30,7 @@ pub mod cli;
 pub mod clock;
 pub mod cluster;
 pub mod config;
+pub mod hooks;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;

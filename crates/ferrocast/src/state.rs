@@ -9,6 +9,7 @@ use crate::adapter::Adapter;
 use crate::apps::{AppStore, Apps, StoreError};
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::webhooks::Webhooks;
@@ -24,6 +25,8 @@ pub struct Shared {
     pub shutdown: Shutdown,
     /// Where the socket path reports webhook events.
     pub webhooks: Webhooks,
+    /// The client of the apps' server hooks.
+    pub hooks: Hooks,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
     pub handshakes: Arc<tokio::sync::Semaphore>,
     ids: Arc<SocketIds>,
@@ -56,6 +59,7 @@ impl Shared {
         let webhooks = Webhooks::new(&config, metrics.webhooks());
         Self {
             webhooks,
+            hooks: Hooks::default(),
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),

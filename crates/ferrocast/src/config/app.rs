@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hooks::HooksConfig;
 use super::webhooks::WebhookEndpoint;
 
 /// An app (tenant): its credentials, what it allows and its limits. `0` means "no limit"
@@ -55,6 +56,9 @@ pub struct AppConfig {
     pub cache_ttl: u64,
     /// Where this app's webhooks go (`[[apps.webhooks]]`).
     pub webhooks: Vec<WebhookEndpoint>,
+    /// Server hooks (`[apps.hooks]`): the app decides on connections, subscriptions and client
+    /// events.
+    pub hooks: HooksConfig,
 }
 
 impl Default for AppConfig {
@@ -85,6 +89,7 @@ impl Default for AppConfig {
             max_watchlist_size: 100,
             cache_ttl: 1800,
             webhooks: Vec::new(),
+            hooks: HooksConfig::default(),
         }
     }
 }
@@ -150,6 +155,7 @@ impl AppConfig {
         for hook in &self.webhooks {
             hook.validate().map_err(|reason| ("webhooks", reason))?;
         }
+        self.hooks.validate()?;
         Ok(())
     }
 

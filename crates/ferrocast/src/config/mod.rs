@@ -5,9 +5,11 @@
 
 mod app;
 pub mod env;
+mod hooks;
 mod webhooks;
 
 pub use app::AppConfig;
+pub use hooks::{FailureMode, Hook, HooksConfig};
 pub use webhooks::{WebhookEndpoint, WebhookSettings};
 
 use serde::{Deserialize, Serialize};

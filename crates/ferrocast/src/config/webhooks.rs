@@ -27,14 +27,18 @@ impl WebhookEndpoint {
     }
 
     pub(super) fn validate(&self) -> Result<(), &'static str> {
-        let rest = self
-            .url
-            .strip_prefix("http://")
-            .or_else(|| self.url.strip_prefix("https://"));
-        match rest {
-            Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
-            _ => Err("url must be an http:// or https:// URL with a host"),
-        }
+        check_url(&self.url)
+    }
+}
+
+/// An `http://` or `https://` URL with a host (webhooks and hooks).
+pub(super) fn check_url(url: &str) -> Result<(), &'static str> {
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(()),
+        _ => Err("url must be an http:// or https:// URL with a host"),
     }
 }
 

@@ -15,7 +15,7 @@ use tokio::sync::Notify;
 use super::queue::{Job, Queue};
 use crate::apps::Apps;
 use crate::clock::unix_now_ms;
-use crate::config::WebhookSettings;
+use crate::config::{AppConfig, WebhookSettings};
 use crate::metrics::WebhookMetrics;
 
 /// Longest sleep between two looks at the queue when nothing wakes the loop.
@@ -111,31 +111,45 @@ impl Delivery {
         let events =
             RawValue::from_string(job.events.clone()).map_err(|e| format!("bad record: {e}"))?;
         let body = encode_body(unix_now_ms(), &*events);
-        let cfg = app.config();
-        let signature = sign_body(&cfg.secret, &body);
-        let resp = self
-            .http
-            .post(&job.url)
-            .timeout(Duration::from_millis(self.settings.timeout_ms))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(webhook::KEY_HEADER, cfg.key.as_str())
-            .header(webhook::SIGNATURE_HEADER, signature)
-            .body(body)
-            .send()
+        let timeout = Duration::from_millis(self.settings.timeout_ms);
+        signed_post(&self.http, &job.url, &app.config(), body, timeout)
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    "timeout".to_owned()
-                } else {
-                    format!("connection error: {e}")
-                }
-            })?;
-        let status = resp.status();
-        if status.is_success() {
-            Ok(())
-        } else {
-            Err(format!("HTTP {}", status.as_u16()))
-        }
+            .map(drop)
+    }
+}
+
+/// POSTs `body` to `url` signed as Pusher signs webhooks (`X-Pusher-Key`, `X-Pusher-Signature`
+/// with the app's current secret); a timeout, connection error or non-2xx answer is an `Err`
+/// saying which. Server hooks send their requests the same way.
+pub(crate) async fn signed_post(
+    http: &reqwest::Client,
+    url: &str,
+    app: &AppConfig,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<reqwest::Response, String> {
+    let signature = sign_body(&app.secret, &body);
+    let resp = http
+        .post(url)
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(webhook::KEY_HEADER, app.key.as_str())
+        .header(webhook::SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                "timeout".to_owned()
+            } else {
+                format!("connection error: {e}")
+            }
+        })?;
+    let status = resp.status();
+    if status.is_success() {
+        Ok(resp)
+    } else {
+        Err(format!("HTTP {}", status.as_u16()))
     }
 }
 

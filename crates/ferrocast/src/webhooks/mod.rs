@@ -8,7 +8,7 @@
 //! whose apps have no webhooks creates no file.
 
 mod batch;
-mod delivery;
+pub(crate) mod delivery;
 mod occupancy;
 mod pipeline;
 pub mod queue;

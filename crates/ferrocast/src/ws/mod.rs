@@ -70,7 +70,10 @@ pub async fn upgrade(
         query.get("protocol").map(String::as_str),
         origin,
     ) {
-        Ok((app, slot)) => ws.on_upgrade(move |socket| session::run(socket, shared, app, slot)),
+        Ok((app, slot)) => {
+            let origin = origin.map(str::to_owned);
+            ws.on_upgrade(move |socket| session::run(socket, shared, app, slot, origin))
+        }
         Err(r) => {
             tracing::debug!(code = r.code.code(), app = %r.app, "connection refused");
             shared.metrics.connection_refused(&r.app, r.code.code());

@@ -14,6 +14,7 @@ mod apps_store;
 mod cluster_nats;
 mod cluster_redis;
 mod cluster_scenarios;
+mod hooks_server;
 mod ops_limits;
 mod ops_metrics;
 mod ops_shutdown;
