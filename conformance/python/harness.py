@@ -69,16 +69,21 @@ def payload(data):
 class Server:
     """One `ferrocast serve` process with its own temp config, on an ephemeral port."""
 
-    def __init__(self, workdir: Path, *, activity_timeout: int = 120, client_events: bool = True):
+    def __init__(self, workdir: Path, *, activity_timeout: int = 120, client_events: bool = True,
+                 webhook_url: str | None = None):
         self.workdir = workdir
         self.config_path = workdir / "ferrocast.toml"
+        webhooks = f'webhooks = [{{ url = "{webhook_url}" }}]\n' if webhook_url else ""
         self.config_path.write_text(
             f"activity_timeout = {activity_timeout}\n"
+            "[webhooks]\n"
+            "batch_ms = 10\n"
             "[[apps]]\n"
             f'id = "{APP_ID}"\n'
             f'key = "{APP_KEY}"\n'
             f'secret = "{APP_SECRET}"\n'
             f"client_events = {'true' if client_events else 'false'}\n"
+            + webhooks
         )
         self.stderr_path = workdir / "ferrocast.stderr.log"
         self.stdout_lines: list[str] = []

@@ -138,6 +138,7 @@ function tomlValue(v) {
   }
   if (typeof v === 'boolean') return v ? 'true' : 'false';
   if (Array.isArray(v)) return `[${v.map(tomlValue).join(', ')}]`;
+  // Plain objects become inline tables (e.g. an app's `webhooks = [{url = …}]`).
   if (v !== null && typeof v === 'object') {
     return `{ ${Object.entries(v).map(([k, x]) => `${k} = ${tomlValue(x)}`).join(', ')} }`;
   }

@@ -1,6 +1,6 @@
 //! The Pusher Channels protocol (v7) as pure data: the messages a client sends, the frames the
 //! server sends, channel and event names, socket ids, presence data, the HTTP API's bodies, the
-//! error-code table and the HMAC signatures. No I/O and no async here, so the server, the CLI,
+//! error-code table, the HMAC signatures and webhook bodies. No I/O and no async here, so the server, the CLI,
 //! tests, benchmarks and fuzzers can all build on it.
 
 pub mod api;
@@ -13,6 +13,7 @@ pub mod server_msg;
 pub mod signature;
 pub mod socket_id;
 pub mod stream;
+pub mod webhook;
 
 pub use channel::{ChannelKind, ChannelName, NameError};
 pub use client_msg::{ClientMessage, DecodeError};

@@ -38,6 +38,9 @@ pub enum SubscriptionErrorKind {
     LimitReached,
     /// The presence user_info is larger than the app allows. Status 413.
     UserInfoTooLarge,
+    /// The app's subscribe hook refused the subscription (or was down with `failure = "deny"`).
+    /// Status 403.
+    Forbidden,
 }
 
 impl SubscriptionErrorKind {
@@ -47,6 +50,7 @@ impl SubscriptionErrorKind {
             Self::InvalidChannel => "InvalidChannel",
             Self::LimitReached => "LimitReached",
             Self::UserInfoTooLarge => "UserInfoTooLarge",
+            Self::Forbidden => "Forbidden",
         }
     }
 
@@ -56,6 +60,7 @@ impl SubscriptionErrorKind {
             Self::InvalidChannel => 400,
             Self::LimitReached => 403,
             Self::UserInfoTooLarge => 413,
+            Self::Forbidden => 403,
         }
     }
 }

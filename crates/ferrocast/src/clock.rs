@@ -1,5 +1,5 @@
 //! Wall-clock time as unix seconds (signatures' timestamps, secret rotation windows) and
-//! milliseconds (history).
+//! milliseconds (history, webhooks).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -10,7 +10,7 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Unix milliseconds, for history's message times.
+/// Unix milliseconds: history's message times, webhook `time_ms` and queue due times.
 pub fn unix_now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

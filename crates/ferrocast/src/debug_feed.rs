@@ -238,7 +238,7 @@ impl DebugTap {
 
     /// An unsubscription (explicit or at disconnect), and the presence member it made leave.
     pub fn unsubscribed(&self, socket: SocketId, channel: &str, left: &Unsubscribed) {
-        let Unsubscribed::Left { local_leave } = left else {
+        let Unsubscribed::Left { local_leave, .. } = left else {
             return;
         };
         self.emit(|| DebugEvent::Unsubscribed {

@@ -19,6 +19,8 @@
 //! - `cli` — `ferrocast publish`, a signed publish from the command line.
 //! - `dashboard` — the browser dashboard at `/dashboard` (sessions, pages, JSON and the live
 //!   feed); `debug_feed` — each app's debug tap, free while nobody watches.
+//! - `webhooks` — Pusher webhooks: batching, a durable queue, retries, dead letters.
+//! - `hooks` — server hooks: the app decides on connections, subscriptions, client events.
 //!
 //! # The life of one event
 //! `POST /apps/{id}/events` → `api::signed` checks the signature → `api::events` validates and
@@ -36,6 +38,7 @@ pub mod config;
 pub mod dashboard;
 pub mod debug_feed;
 pub mod history;
+pub mod hooks;
 pub mod listener;
 pub mod metrics;
 pub mod outbox;
@@ -45,6 +48,7 @@ pub mod shutdown;
 pub mod state;
 pub mod tls;
 pub mod url_parts;
+pub mod webhooks;
 pub mod ws;
 
 pub use config::Config;

@@ -33,9 +33,11 @@ pub const SLOW_CONSUMERS: &str = "ferrocast_slow_consumer_disconnects_total";
 pub const RATE_LIMITED: &str = "ferrocast_rate_limited_total";
 pub const HISTORY_APPENDS: &str = "ferrocast_history_appends_total";
 pub const HISTORY_RECOVERIES: &str = "ferrocast_history_recoveries_total";
+pub const WEBHOOK_EVENTS: &str = "ferrocast_webhook_events_total";
+pub const WEBHOOK_REQUESTS: &str = "ferrocast_webhook_requests_total";
 
 /// Every metric with its help text, for `# HELP` lines and docs/operations.md.
-pub const ALL: [(&str, &str); 20] = [
+pub const ALL: [(&str, &str); 22] = [
     (CONNECTIONS, "Open WebSocket connections"),
     (CONNECTIONS_OPENED, "WebSocket connections accepted"),
     (CONNECTIONS_CLOSED, "WebSocket connections ended"),
@@ -88,6 +90,14 @@ pub const ALL: [(&str, &str); 20] = [
     (
         HISTORY_RECOVERIES,
         "Subscriptions that asked to recover, by outcome (recovered or not)",
+    ),
+    (
+        WEBHOOK_EVENTS,
+        "Webhook events produced, by result (queued, or refused when the buffer is full)",
+    ),
+    (
+        WEBHOOK_REQUESTS,
+        "Webhook requests attempted, by result (delivered, failed and retried, dead-lettered)",
     ),
 ];
 
@@ -199,6 +209,16 @@ impl Default for Metrics {
             totals: Arc::default(),
         }
     }
+}
+
+/// Handles of the webhook metrics (server-wide).
+#[derive(Clone)]
+pub struct WebhookMetrics {
+    pub queued: Counter,
+    pub refused: Counter,
+    pub delivered: Counter,
+    pub failed: Counter,
+    pub dead: Counter,
 }
 
 /// Per-app handles, cloned into each app's live state.
@@ -313,6 +333,18 @@ impl Metrics {
                 HISTORY_RECOVERIES,
                 &[("app", app), ("outcome", "not_recovered")],
             ),
+        }
+    }
+
+    /// Registers the webhook handles.
+    pub fn webhooks(&self) -> WebhookMetrics {
+        let r = |result| [("result", result)];
+        WebhookMetrics {
+            queued: self.counter(WEBHOOK_EVENTS, &r("queued")),
+            refused: self.counter(WEBHOOK_EVENTS, &r("refused")),
+            delivered: self.counter(WEBHOOK_REQUESTS, &r("delivered")),
+            failed: self.counter(WEBHOOK_REQUESTS, &r("failed")),
+            dead: self.counter(WEBHOOK_REQUESTS, &r("dead")),
         }
     }
 

@@ -18,6 +18,7 @@ use crate::listener::{self, ConnectionLimits, Inflight};
 use crate::metrics::Metrics;
 use crate::state::Shared;
 use crate::tls::{Tls, TlsError};
+use crate::webhooks::{LocalOccupancy, Occupancy, RedisOccupancy};
 
 /// How often expired cache-channel events are dropped.
 const CACHE_SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -144,6 +145,11 @@ impl Server {
         background.extend(shared.history.start());
         background.push(tokio::spawn(reload_apps(shared.clone())));
         background.push(tokio::spawn(metrics_upkeep(shared.clone())));
+        background.extend(shared.webhooks.start(
+            shared.apps.clone(),
+            shared.cluster.clone(),
+            occupancy(&shared),
+        ));
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
         }
@@ -188,6 +194,8 @@ impl Server {
         let _ = main.await;
         let _ = ops.await;
         wait_until(deadline, || inflight.count() == 0).await;
+        // The last channel_vacated events came as the connections closed; queue them.
+        shared.webhooks.stop().await;
         shared.cluster.leave();
         // Give the goodbye a moment to reach the broker before the tasks stop.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -196,6 +204,21 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Where cluster-wide webhook transitions are settled: Redis when the cluster has it, else
+/// this node's own view.
+fn occupancy(shared: &Shared) -> Arc<dyn Occupancy> {
+    let c = &shared.config.cluster;
+    if c.adapter == AdapterKind::Redis {
+        match RedisOccupancy::new(&c.redis_url, &c.prefix, shared.cluster.node()) {
+            Ok(o) => return Arc::new(o),
+            Err(e) => {
+                tracing::error!(error = %e, "webhooks: invalid redis_url; occupancy is per node")
+            }
+        }
+    }
+    Arc::new(LocalOccupancy)
 }
 
 /// Polls `done` until it holds or `deadline` passes.

@@ -11,9 +11,11 @@ use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::dashboard::Dashboard;
 use crate::history::{self, History};
+use crate::hooks::Hooks;
 use crate::metrics::Metrics;
 use crate::peers::PeerLimits;
 use crate::shutdown::Shutdown;
+use crate::webhooks::Webhooks;
 
 #[derive(Clone)]
 pub struct Shared {
@@ -26,6 +28,10 @@ pub struct Shared {
     pub history: Arc<History>,
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
+    /// Where the socket path reports webhook events.
+    pub webhooks: Webhooks,
+    /// The client of the apps' server hooks.
+    pub hooks: Hooks,
     /// Bounds concurrent WebSocket upgrades (`max_concurrent_handshakes`).
     pub handshakes: Arc<tokio::sync::Semaphore>,
     /// WebSockets per client address (`clients.max_connections_per_ip`).
@@ -61,8 +67,11 @@ impl Shared {
             config.cluster.clone(),
         );
         let history = History::new(history, cluster.clone());
+        let webhooks = Webhooks::new(&config, metrics.webhooks());
         Self {
             history,
+            webhooks,
+            hooks: Hooks::default(),
             handshakes: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_handshakes.max(1),
             )),

@@ -56,6 +56,8 @@ pub enum ApiError {
     CrossOrigin,
     #[error("Channel history is unavailable; retry later ({0})")]
     HistoryUnavailable(String),
+    #[error("The webhook queue is unavailable; retry later")]
+    QueueUnavailable,
 }
 
 impl ApiError {
@@ -78,9 +80,10 @@ impl ApiError {
             Self::AppNotFound(_) | Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy | Self::StoreUnavailable | Self::HistoryUnavailable(_) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Self::Busy
+            | Self::StoreUnavailable
+            | Self::HistoryUnavailable(_)
+            | Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
             Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
@@ -115,6 +118,7 @@ impl ApiError {
             Self::StoreUnavailable => "store_unavailable",
             Self::CrossOrigin => "cross_origin",
             Self::HistoryUnavailable(_) => "history_unavailable",
+            Self::QueueUnavailable => "webhook_queue_unavailable",
         }
     }
 }
@@ -179,6 +183,7 @@ mod tests {
             ApiError::StoreUnavailable,
             ApiError::CrossOrigin,
             ApiError::HistoryUnavailable("x".into()),
+            ApiError::QueueUnavailable,
         ];
         for e in fixed {
             let row = format!("| {} | `{}` |", e.status().as_u16(), e.code());

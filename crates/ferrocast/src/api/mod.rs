@@ -13,6 +13,7 @@ mod observe;
 pub mod ops;
 pub mod signed;
 mod users;
+mod webhooks;
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -51,6 +52,14 @@ pub fn router(shared: Shared) -> Router {
         .route(
             "/users/{user_id}/terminate_connections",
             post(users::terminate_unprefixed),
+        )
+        .route(
+            "/apps/{app_id}/webhooks/dead_letters",
+            get(webhooks::dead_letters),
+        )
+        .route(
+            "/apps/{app_id}/webhooks/dead_letters/replay",
+            post(webhooks::replay),
         )
         // A route layer, so the matched route template is known when it runs.
         .route_layer(axum::middleware::from_fn_with_state(

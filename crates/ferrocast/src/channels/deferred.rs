@@ -98,7 +98,7 @@ impl Registry {
             held: Vec::new(),
         };
         let mut shard = self.shard(channel.as_str());
-        let sub = Self::join(
+        let mut sub = Self::join(
             &mut shard,
             channel,
             handle,
@@ -106,6 +106,7 @@ impl Registry {
             max_members,
             Some(pending),
         )?;
+        sub.cache_miss = shard.cache_missing(channel, now);
         if !sub.again {
             return Ok((sub, Some(token)));
         }

@@ -99,6 +99,12 @@ impl Shard {
     /// What a new subscriber is sent first: subscription_succeeded (with the member list on
     /// presence channels and the stream position on history channels), then on cache channels
     /// the last event or `pusher:cache_miss`.
+    /// Whether a subscriber to `channel` now gets `pusher:cache_miss` (a cache channel with
+    /// no fresh event).
+    fn cache_missing(&self, channel: &ChannelName, now: Instant) -> bool {
+        channel.is_cache() && !self.cache.get(channel).is_some_and(|c| c.is_fresh(now))
+    }
+
     fn welcome(
         &self,
         channel: &ChannelName,
@@ -151,15 +157,19 @@ pub struct Subscribed {
     pub occupied: bool,
     /// The member's first socket on this node: the other nodes must hear of it.
     pub local_join: Option<Member>,
+    /// A cache channel had no event to give the new subscriber (`pusher:cache_miss` was sent).
+    pub cache_miss: bool,
 }
 
 /// What leaving a channel changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Unsubscribed {
     NotSubscribed,
-    /// Left; `local_leave` names a presence user whose last socket on this node this was.
+    /// Left; `local_leave` names a presence user whose last socket on this node this was;
+    /// `vacated` says the channel has no subscriber left on this node.
     Left {
         local_leave: Option<Arc<str>>,
+        vacated: bool,
     },
 }
 
@@ -220,7 +230,8 @@ impl Registry {
         now: Instant,
     ) -> Result<Subscribed, Refused> {
         let mut shard = self.shard(channel.as_str());
-        let sub = Self::join(&mut shard, channel, handle, member, max_members, None)?;
+        let mut sub = Self::join(&mut shard, channel, handle, member, max_members, None)?;
+        sub.cache_miss = shard.cache_missing(channel, now);
         for frame in shard.welcome(channel, handle.socket_id, None, now) {
             handle.send(frame);
         }
@@ -278,6 +289,8 @@ impl Registry {
             again,
             occupied: occupied && !again,
             local_join,
+            // Set by the caller, which knows the time.
+            cache_miss: false,
         })
     }
 
@@ -300,10 +313,14 @@ impl Registry {
                 local_leave = Some(user_id);
             }
         }
+        let vacated = ch.subscribers.is_empty();
         if ch.is_unused() {
             shard.channels.remove(channel);
         }
-        Unsubscribed::Left { local_leave }
+        Unsubscribed::Left {
+            local_leave,
+            vacated,
+        }
     }
 
     /// Another node reports `user_id` present in `channel`.

@@ -70,13 +70,17 @@ fn presence_announces_users_once_and_to_others_only() {
     );
     assert_eq!(
         reg.unsubscribe(&ch, b1.socket_id),
-        Unsubscribed::Left { local_leave: None }
+        Unsubscribed::Left {
+            local_leave: None,
+            vacated: false
+        }
     );
     assert!(drain(&mut ao).is_empty(), "b still has a socket");
     assert_eq!(
         reg.unsubscribe(&ch, b2.socket_id),
         Unsubscribed::Left {
-            local_leave: Some(Arc::from("b"))
+            local_leave: Some(Arc::from("b")),
+            vacated: false
         }
     );
     assert_eq!(drain(&mut ao)[0]["event"], "pusher_internal:member_removed");

@@ -94,6 +94,11 @@ impl Cluster {
         self.adapter.name()
     }
 
+    /// Whether this node is the whole cluster (the local adapter).
+    pub fn is_local(&self) -> bool {
+        self.adapter.name() == "local"
+    }
+
     /// Whether the bus is connected (always, for the local adapter).
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)

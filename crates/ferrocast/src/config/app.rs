@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::hooks::HooksConfig;
+use super::webhooks::WebhookEndpoint;
+
 /// An app (tenant): its credentials, what it allows and its limits. `0` means "no limit"
 /// where a limit says so.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +57,11 @@ pub struct AppConfig {
     /// Channels whose events are kept for recovery and the history API; the first matching
     /// rule applies (docs/history.md).
     pub history: Vec<super::HistoryRule>,
+    /// Where this app's webhooks go (`[[apps.webhooks]]`).
+    pub webhooks: Vec<WebhookEndpoint>,
+    /// Server hooks (`[apps.hooks]`): the app decides on connections, subscriptions and client
+    /// events.
+    pub hooks: HooksConfig,
 }
 
 impl Default for AppConfig {
@@ -84,6 +92,8 @@ impl Default for AppConfig {
             max_watchlist_size: 100,
             cache_ttl: 1800,
             history: Vec::new(),
+            webhooks: Vec::new(),
+            hooks: HooksConfig::default(),
         }
     }
 }
@@ -149,6 +159,10 @@ impl AppConfig {
         for rule in &self.history {
             rule.validate().map_err(|reason| ("history", reason))?;
         }
+        for hook in &self.webhooks {
+            hook.validate().map_err(|reason| ("webhooks", reason))?;
+        }
+        self.hooks.validate()?;
         Ok(())
     }
 

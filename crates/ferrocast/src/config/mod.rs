@@ -8,13 +8,17 @@ mod clients;
 mod dashboard;
 pub mod env;
 mod history;
+mod hooks;
 mod redact;
+mod webhooks;
 
 pub use app::AppConfig;
 pub use clients::ClientsConfig;
 pub use dashboard::DashboardConfig;
 pub use history::{HistoryConfig, HistoryRule, HistoryStoreKind, MAX_HISTORY_SIZE};
+pub use hooks::{FailureMode, Hook, HooksConfig};
 pub use redact::{redact_url, REDACTED};
+pub use webhooks::{WebhookEndpoint, WebhookSettings};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -90,6 +94,8 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// The browser dashboard (`/dashboard`, on when `admin_token` is set).
     pub dashboard: DashboardConfig,
+    /// Webhook batching, queue and retries (`[webhooks]`); endpoints are per app.
+    pub webhooks: WebhookSettings,
     /// The apps served. Empty means the one built-in default app.
     pub apps: Vec<AppConfig>,
 }
@@ -188,6 +194,7 @@ impl Default for Config {
             dashboard: DashboardConfig::default(),
             log: "info".into(),
             log_format: LogFormat::Text,
+            webhooks: WebhookSettings::default(),
             apps: vec![AppConfig::default()],
         }
     }
@@ -304,6 +311,9 @@ impl Config {
             });
         }
         self.dashboard
+            .validate()
+            .map_err(|(field, reason)| invalid(field.into(), reason))?;
+        self.webhooks
             .validate()
             .map_err(|(field, reason)| invalid(field.into(), reason))?;
         if self.outbox_capacity == 0 {

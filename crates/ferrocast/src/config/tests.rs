@@ -122,6 +122,13 @@ fn every_option_and_variable_is_documented() {
             "docs/configuration.md lacks history key {key}"
         );
     }
+    let webhooks = toml::Value::try_from(WebhookSettings::default()).expect("toml");
+    for key in webhooks.as_table().expect("table").keys() {
+        assert!(
+            doc.contains(&format!("| `{key}` |")),
+            "docs/configuration.md lacks webhooks key {key}"
+        );
+    }
     for var in env::ALL {
         assert!(doc.contains(var), "docs/configuration.md lacks {var}");
     }

@@ -1,6 +1,7 @@
 //! One connection's protocol state and what each client message does to it: subscriptions,
 //! sign-in, client events. It queues replies on the connection's own outbox (so they stay in
-//! order with fan-out) and never touches the socket; `session` does the I/O.
+//! order with fan-out) and never touches the socket; `session` does the I/O. The app's
+//! `subscribe` and `publish` hooks are awaited here, so only this connection waits for them.
 
 use ferrocast_protocol::channel::ChannelKind;
 use ferrocast_protocol::client_msg::{Signin, Subscribe};
@@ -22,7 +23,10 @@ use crate::channels::{Member, Refused, Unsubscribed};
 use crate::cluster::Cluster;
 use crate::debug_feed::DebugEvent;
 use crate::history::{self, History};
+use crate::hooks::{Hooks, Verdict};
 use crate::outbox::SessionHandle;
+use crate::state::Shared;
+use crate::webhooks::Webhooks;
 
 /// A reason to end the connection: sent as `pusher:error`, then as the close code.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +66,8 @@ pub(super) struct Connection {
     app: Arc<App>,
     cluster: Arc<Cluster>,
     history: Arc<History>,
+    webhooks: Webhooks,
+    hooks: Hooks,
     handle: SessionHandle,
     /// Subscribed channels, with the presence user id where there is one.
     subscriptions: HashMap<ChannelName, Option<Arc<str>>>,
@@ -70,18 +76,15 @@ pub(super) struct Connection {
 }
 
 impl Connection {
-    pub(super) fn new(
-        app: Arc<App>,
-        cluster: Arc<Cluster>,
-        history: Arc<History>,
-        handle: SessionHandle,
-    ) -> Self {
+    pub(super) fn new(app: Arc<App>, shared: &Shared, handle: SessionHandle) -> Self {
         let client_events = crate::apps::per_second(app.config().max_client_events_per_sec);
         Self {
             socket_id: handle.socket_id,
             app,
-            cluster,
-            history,
+            cluster: shared.cluster.clone(),
+            history: shared.history.clone(),
+            webhooks: shared.webhooks.clone(),
+            hooks: shared.hooks.clone(),
             handle,
             subscriptions: HashMap::new(),
             user: None,
@@ -104,7 +107,7 @@ impl Connection {
 
     /// Handles one text frame. `Ok(true)` means it was only a keep-alive (ping or pong); an
     /// `Err` ends the connection with that code.
-    pub(super) fn handle_text(&mut self, text: &str, now: Instant) -> Result<bool, Closing> {
+    pub(super) async fn handle_text(&mut self, text: &str, now: Instant) -> Result<bool, Closing> {
         let msg = match ClientMessage::decode(text) {
             Ok(m) => m,
             Err(e) => {
@@ -118,7 +121,7 @@ impl Connection {
                 return Ok(true);
             }
             ClientMessage::Pong => return Ok(true),
-            ClientMessage::Subscribe(s) => self.subscribe(s, now),
+            ClientMessage::Subscribe(s) => self.subscribe(s, now).await,
             ClientMessage::Unsubscribe { channel } => self.unsubscribe(&channel),
             ClientMessage::Signin(s) => self.signin(s)?,
             ClientMessage::ClientEvent {
@@ -126,7 +129,7 @@ impl Connection {
                 channel,
                 data,
             } => {
-                if let Err(message) = self.client_event(&event, &channel, &data) {
+                if let Err(message) = self.client_event(&event, &channel, &data).await {
                     self.error(ErrorCode::ClientEventRejected, &message);
                 }
             }
@@ -148,7 +151,7 @@ impl Connection {
         });
     }
 
-    fn subscribe(&mut self, s: Subscribe, now: Instant) {
+    async fn subscribe(&mut self, s: Subscribe, now: Instant) {
         let cfg = self.app.config();
         let channel = match ChannelName::parse(&s.channel, cfg.max_channel_name_length) {
             Ok(c) => c,
@@ -169,7 +172,21 @@ impl Connection {
             );
             return self.refuse(channel.as_str(), SubscriptionErrorKind::LimitReached, &msg);
         }
-        let member = match self.authorize(&channel, &s) {
+        // The app's subscribe hook may refuse any channel, or supply the presence member
+        // itself (then the client's own channel auth is not needed).
+        let sid = self.socket_id.to_string();
+        let signed_in = self.user.as_ref().map(|u| &*u.id);
+        let verdict = (self.hooks)
+            .subscribe(&self.app, &sid, channel.as_str(), signed_in)
+            .await;
+        let member = match verdict {
+            Verdict::Deny(msg) => {
+                return self.refuse(channel.as_str(), SubscriptionErrorKind::Forbidden, &msg)
+            }
+            Verdict::Allow(Some(m)) if channel.kind() == ChannelKind::Presence => Ok(Some(m)),
+            Verdict::Allow(_) => self.authorize(&channel, &s),
+        };
+        let member = match member {
             Ok(m) => m,
             Err((kind, msg)) => return self.refuse(channel.as_str(), kind, &msg),
         };
@@ -200,6 +217,7 @@ impl Connection {
                 }
                 let joined = sub.local_join.as_ref().map(|m| &*m.user_id);
                 (self.app.debug).subscribed(self.socket_id, channel.as_str(), joined);
+                self.webhooks.subscribed(&self.app, &channel, &sub);
                 self.subscriptions.insert(channel, user_id);
             }
             Err(Refused::PresenceFull { max }) => {
@@ -286,10 +304,12 @@ impl Connection {
         (self.app.debug).unsubscribed(self.socket_id, channel.as_str(), &left);
         if let Unsubscribed::Left {
             local_leave: Some(user),
-        } = left
+            ..
+        } = &left
         {
-            self.cluster.left(&self.app, channel, &user);
+            self.cluster.left(&self.app, channel, user);
         }
+        self.webhooks.left(&self.app, channel, &left);
     }
 
     fn signin(&mut self, s: Signin) -> Result<(), Closing> {
@@ -343,7 +363,12 @@ impl Connection {
         Ok(())
     }
 
-    fn client_event(&mut self, event: &str, channel: &str, data: &RawValue) -> Result<(), String> {
+    async fn client_event(
+        &mut self,
+        event: &str,
+        channel: &str,
+        data: &RawValue,
+    ) -> Result<(), String> {
         let cfg = self.app.config();
         if !cfg.client_events {
             return Err("Client events are not enabled for this app".into());
@@ -370,6 +395,23 @@ impl Connection {
                 ));
             }
         }
+        let (name, user_id) = (name.clone(), user_id.clone());
+        let sid = self.socket_id.to_string();
+        let verdict = (self.hooks)
+            .publish(
+                &self.app,
+                &sid,
+                name.as_str(),
+                event,
+                data,
+                user_id.as_deref(),
+            )
+            .await;
+        let rewritten = match verdict {
+            Verdict::Deny(message) => return Err(message),
+            Verdict::Allow(data) => data,
+        };
+        let data = rewritten.as_deref().unwrap_or(data);
         let frame = ServerMessage::Event {
             event,
             channel: name.as_str(),
@@ -390,7 +432,20 @@ impl Connection {
         self.app.metrics.client_events.increment(1);
         (self.app.debug)
             .emit(|| DebugEvent::client_event(self.socket_id, name.as_str(), event, data.get()));
+        let sender = user_id.as_deref();
+        (self.webhooks).client_event(&self.app, &name, event, data, self.socket_id, sender);
         Ok(())
+    }
+
+    /// Signs the connection in as `id`, as the connect hook said (like a `pusher:signin`
+    /// without a watchlist).
+    pub(super) fn assume_user(&mut self, id: Arc<str>, info: Option<Arc<RawValue>>) {
+        self.app.users.signin(&id, &self.handle, &[]);
+        self.user = Some(SignedIn {
+            id,
+            info,
+            watchlist: Vec::new(),
+        });
     }
 
     /// Leaves every channel and signs out; run once when the connection ends.

@@ -78,9 +78,8 @@ pub async fn upgrade(
         client,
     ) {
         Ok((app, slot, peer_slot)) => {
-            // Kept only for the debug feed, so only while someone watches it.
-            let watched = app.debug.watchers() > 0;
-            let origin = origin.filter(|_| watched).map(str::to_owned);
+            // The connect hook and, while someone watches, the debug feed are told the origin.
+            let origin = origin.map(str::to_owned);
             ws.on_upgrade(move |socket| async move {
                 session::run(socket, shared, app, slot, origin).await;
                 drop(peer_slot);

@@ -16,6 +16,7 @@ use super::heartbeat::{Due, Heartbeat};
 use super::writer;
 use crate::apps::{App, ConnectionSlot};
 use crate::debug_feed::DebugEvent;
+use crate::hooks::Verdict;
 use crate::metrics::AppMetrics;
 use crate::outbox::outbox;
 use crate::state::Shared;
@@ -29,16 +30,23 @@ pub(super) async fn run(
 ) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
+    // The app's connect hook may refuse the connection (4009) or sign it in as a user.
+    let sid = socket_id.to_string();
+    let user = match shared.hooks.connect(&app, &sid, origin.as_deref()).await {
+        Verdict::Deny(message) => {
+            drop(slot);
+            return refuse(ws, ErrorCode::Unauthorized, message).await;
+        }
+        Verdict::Allow(user) => user,
+    };
     let metrics = app.metrics.clone();
     metrics.connections_opened.increment(1);
     let (handle, out) = outbox(socket_id, cfg.outbox_capacity);
     slot.attach(&handle);
-    let mut conn = Connection::new(
-        app.clone(),
-        shared.cluster.clone(),
-        shared.history.clone(),
-        handle.clone(),
-    );
+    let mut conn = Connection::new(app.clone(), &shared, handle.clone());
+    if let Some((id, info)) = user {
+        conn.assume_user(id, info);
+    }
     tracing::debug!(app = %app.id, %socket_id, "connected");
     app.debug.emit(|| DebugEvent::Connected {
         socket_id: socket_id.to_string(),
@@ -96,7 +104,7 @@ pub(super) async fn run(
                     Some(Ok(Message::Text(text))) => {
                         metrics.ws_messages_received.increment(1);
                         metrics.ws_bytes_received.increment(text.len() as u64);
-                        match conn.handle_text(&text, now) {
+                        match conn.handle_text(&text, now).await {
                             Ok(keepalive) => heartbeat.on_frame(now, keepalive),
                             Err(closing) => break End::Error(closing),
                         }

@@ -11,9 +11,7 @@ use std::process::Command;
 const TOKEN: &str = "admin-token-for-tests";
 
 fn temp_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("ferrocast-apps-{}", unique_prefix()));
-    std::fs::create_dir_all(&d).expect("dir");
-    d
+    crate::harness::temp_dir("apps")
 }
 
 fn with_store(mut cfg: Config, dir: &std::path::Path) -> Config {

@@ -5,7 +5,8 @@
 
 use ferrocast::apps::sql::{sqlite_in, SqlStore};
 use ferrocast::apps::{AppStore, StoreError};
-use ferrocast::config::AppConfig;
+use ferrocast::config::{AppConfig, FailureMode, Hook, HooksConfig, WebhookEndpoint};
+use ferrocast_protocol::webhook::EventType;
 use sqlx::{AssertSqlSafe, Connection, Executor};
 use std::future::Future;
 use std::path::PathBuf;
@@ -189,6 +190,19 @@ fn full_app(id: &str, key: &str) -> AppConfig {
             size: 10,
             ttl: 60,
         }],
+        webhooks: vec![WebhookEndpoint {
+            url: "https://hooks.example.com/pusher".into(),
+            event_types: vec![EventType::MemberAdded, EventType::ClientEvent],
+            channel_prefixes: vec!["presence-".into()],
+        }],
+        hooks: HooksConfig {
+            subscribe: Some(Hook {
+                url: "http://127.0.0.1:9/subscribe".into(),
+                timeout_ms: 150,
+                failure: FailureMode::Allow,
+            }),
+            ..HooksConfig::default()
+        },
         ..AppConfig::default()
     };
     let full = serde_json::to_value(&app).expect("serialises");

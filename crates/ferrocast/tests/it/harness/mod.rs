@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod history;
 pub mod process;
 pub mod raw;
+pub mod receiver;
 mod ws;
 
 pub use api::{assert_error, http_get, now, sign_exact, ApiClient};
@@ -122,6 +123,13 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// A fresh directory under the system temp dir (a server's `data_dir`).
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferrocast-{name}-{}", cluster::unique_prefix()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
 }
 
 /// Polls `f` until it returns true or the deadline passes.
