@@ -271,23 +271,35 @@ fn soak(out: &mut String, runs: &Runs) {
     let _ = writeln!(out, "RSS samples: {}.\n\n```sh\n{}\n```\n", samples.join(", "), command(v));
 }
 
-/// Cross-node fan-out: the same load with every subscriber on one node and spread over two.
-fn cluster(out: &mut String, runs: &Runs) {
-    let cases = runs.cases("cluster", "");
+/// The side-by-side runs of `bench/cluster.sh` and `bench/history.sh`: one load, several setups.
+fn setups(out: &mut String, runs: &Runs) {
+    let cluster = "1,000 subscribers on one channel, 100-byte events published through node A's HTTP API. `1-node`: every \
+         subscriber on A (local adapter). `2-nodes-redis` / `2-nodes-nats`: the subscribers alternate between node A \
+         and node B, so half the deliveries cross the bus (one bus message per publish, fanned out by B). `max` = as \
+         fast as the nodes keep up (closed loop), `50` = a fixed 50 publishes/s. Both nodes and the generator share \
+         the machine's two cores. The CPU column is node A's process only, divided by all deliveries, so on two \
+         nodes it leaves out B's share.";
+    let history = "The same fan-out (1,000 subscribers, 100-byte events through the HTTP API, `max` and a fixed 50/s) \
+         with channel history off, and on for the channel (rule `fan-*`, size 1000) in the embedded SQLite store and in \
+         Redis: every event is stored before it is fanned out. CPU-µs/delivery counts the server only (not Redis).";
+    setup_table(out, runs, "cluster", "Cross-node fan-out (`bench/cluster.sh`)", cluster);
+    setup_table(out, runs, "history", "Fan-out with history on (`bench/history.sh`)", history);
+}
+
+fn setup_table(out: &mut String, runs: &Runs, server: &str, title: &str, text: &str) {
+    let cases = runs.cases(server, "");
     if cases.is_empty() {
         return;
     }
-    let _ = writeln!(
-        out,
-        "### Cross-node fan-out (`bench/cluster.sh`)\n\n1,000 subscribers on one channel, 100-byte events published through \
-         node A's HTTP API. `1-node`: every subscriber on A (local adapter). `2-nodes-redis` / `2-nodes-nats`: the \
-         subscribers alternate between node A and node B, so half the deliveries cross the bus (one bus message per \
-         publish, fanned out by B). `max` = as fast as the nodes keep up (closed loop), `50` = a fixed 50 publishes/s. \
-         Both nodes and the generator share the machine's two cores.\n"
-    );
+    let _ = writeln!(out, "### {title}\n\n{text}\n");
     let mut cols: Vec<Col> = vec![col!("publishes/s", "publishes_per_s"), col!("deliveries/s", "deliveries_per_s")];
     cols.extend(latency_cols());
-    cols.extend([col!("lost", "lost"), col!("gaps", "gaps"), col!("disconnects", "disconnects")]);
+    cols.extend([
+        col!("server CPU-µs/delivery", "server_cpu_us_per_delivery"),
+        col!("lost", "lost"),
+        col!("gaps", "gaps"),
+        col!("disconnects", "disconnects"),
+    ]);
     let _ = write!(out, "| case |");
     for (h, _) in &cols {
         let _ = write!(out, " {h} |");
@@ -295,7 +307,7 @@ fn cluster(out: &mut String, runs: &Runs) {
     let _ = writeln!(out, "\n|---|{}", "---|".repeat(cols.len()));
     let mut cmds = Vec::new();
     for case in &cases {
-        let Some(v) = runs.get("cluster", case) else { continue };
+        let Some(v) = runs.get(server, case) else { continue };
         let _ = write!(out, "| {case} |");
         for (_, get) in &cols {
             let _ = write!(out, " {} |", get(v));
@@ -385,7 +397,7 @@ pub fn run(a: &ReportArgs) -> Result<(), String> {
     out.push_str("## Ferrocast on its own benchmark (`bench/`)\n\n");
     scenarios(&mut out, &runs);
     soak(&mut out, &runs);
-    cluster(&mut out, &runs);
+    setups(&mut out, &runs);
     if let (Some(l), Some(b)) = (&a.loadgen, &a.baseline) {
         if let (Ok(ours), Ok(peer)) = (read_lines(l), read_lines(b)) {
             out.push_str("## Ferrocast vs sockudo on the shared load generator\n\n");
