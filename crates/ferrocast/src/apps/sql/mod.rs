@@ -250,11 +250,21 @@ impl AppStore for SqlStore {
                 .map_err(|e| StoreError::Unavailable(format!("{}: put: {e}", self.name())))?;
             let q = &self.queries;
             let now = now_ms();
-            let stored = match &self.db {
-                Db::Sqlite(pool) => upsert!(pool, q, app, &record, now),
-                Db::Postgres(pool) => upsert!(pool, q, app, &record, now),
-                Db::MySql(pool) => mysql::put(pool, q, app, &record, now).await,
-            };
+            let mut stored = Ok(false);
+            // PostgreSQL's ON CONFLICT guards only the id: when two nodes insert the same new
+            // app at once, the loser trips the key's unique index instead. Once the winner has
+            // committed, a second try takes the update path; a key that belongs to another app
+            // fails again and is a real conflict.
+            for _ in 0..2 {
+                stored = match &self.db {
+                    Db::Sqlite(pool) => upsert!(pool, q, app, &record, now),
+                    Db::Postgres(pool) => upsert!(pool, q, app, &record, now),
+                    Db::MySql(pool) => mysql::put(pool, q, app, &record, now).await,
+                };
+                if !matches!(stored, Ok(false)) {
+                    break;
+                }
+            }
             match stored {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(StoreError::Conflict { field: "key" }),
