@@ -14,13 +14,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 : "${PORT:=6001}" "${PORT2:=6002}"
 OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d)-cluster.jsonl}
-BENCH=bench/target/release/ferrocast-bench
-if [ -z "${FERROCAST_BIN:-}" ]; then
-  cargo build --release -p ferrocast
-  FERROCAST_BIN=target/release/ferrocast
-fi
-cargo build --release --manifest-path bench/Cargo.toml
-ulimit -n "$(ulimit -Hn)"
+# shellcheck source=bench/prepare.sh
+source bench/prepare.sh
 TMP=$(mktemp -d)
 PIDS=()
 stop_all() {

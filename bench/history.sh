@@ -11,13 +11,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 : "${PORT:=6001}"
 OUT=${OUT:-bench/results/$(date -u +%Y-%m-%d)-history.jsonl}
-BENCH=bench/target/release/ferrocast-bench
-if [ -z "${FERROCAST_BIN:-}" ]; then
-  cargo build --release -p ferrocast
-  FERROCAST_BIN=target/release/ferrocast
-fi
-cargo build --release --manifest-path bench/Cargo.toml
-ulimit -n "$(ulimit -Hn)"
+# shellcheck source=bench/prepare.sh
+source bench/prepare.sh
 TMP=$(mktemp -d)
 PID=""
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$TMP"' EXIT
