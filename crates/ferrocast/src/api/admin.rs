@@ -129,14 +129,7 @@ pub(super) async fn disable(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let app = written(
-        &shared,
-        Records(shared.store.as_ref())
-            .set_enabled(&id, false)
-            .await?,
-    )
-    .await?;
-    Ok(Json(edit::redacted(&app)))
+    switch(&shared, &id, false).await
 }
 
 pub(super) async fn enable(
@@ -144,13 +137,12 @@ pub(super) async fn enable(
     State(shared): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let app = written(
-        &shared,
-        Records(shared.store.as_ref())
-            .set_enabled(&id, true)
-            .await?,
-    )
-    .await?;
+    switch(&shared, &id, true).await
+}
+
+async fn switch(shared: &Shared, id: &str, enabled: bool) -> Result<Json<Value>, ApiError> {
+    let records = Records(shared.store.as_ref());
+    let app = written(shared, records.set_enabled(id, enabled).await?).await?;
     Ok(Json(edit::redacted(&app)))
 }
 
