@@ -479,6 +479,15 @@ impl Registry {
             .cloned()
     }
 
+    /// Keeps `event` (another node's copy) as the channel's last event unless this node has a
+    /// fresh one, which is as new or newer (it came from a publish since).
+    pub fn fill_cache(&self, channel: &ChannelName, event: CachedEvent, now: Instant) {
+        let mut shard = self.shard(channel.as_str());
+        if !shard.cache.get(channel).is_some_and(|c| c.is_fresh(now)) {
+            shard.cache.insert(channel.clone(), event);
+        }
+    }
+
     /// Occupied channels, subscriptions and presence members, for the metrics.
     pub fn stats(&self) -> Stats {
         let mut st = Stats::default();

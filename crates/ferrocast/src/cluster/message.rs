@@ -43,11 +43,27 @@ pub(super) enum BusMessage<'a> {
         channel: String,
         user: String,
     },
-    /// All of `from`'s presence members: authoritative, replaces what others knew of it.
+    /// The user's first socket on `from` signed in (watchlists).
+    SignIn {
+        from: u64,
+        app: String,
+        user: String,
+    },
+    /// The user's last signed-in socket on `from` is gone.
+    SignOut {
+        from: u64,
+        app: String,
+        user: String,
+    },
+    /// All of `from`'s presence members and signed-in users: authoritative, replaces what
+    /// others knew of it.
     Sync {
         from: u64,
         #[serde(borrow)]
         members: Vec<SyncEntry<'a>>,
+        /// (app, user) for each user signed in on `from`; older nodes send none.
+        #[serde(default)]
+        users: Vec<(String, String)>,
     },
     /// `from` (re)joined the bus: everyone answers with a `Sync`.
     Hello {
@@ -104,6 +120,8 @@ pub(super) enum Query {
     Counts { app: String, channels: Vec<String> },
     /// Channels with a subscriber on the node whose name starts with `prefix`.
     Channels { app: String, prefix: String },
+    /// The node's fresh copy of a cache channel's last event.
+    Cache { app: String, channel: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -111,6 +129,15 @@ pub(super) enum Query {
 pub(super) enum Answer {
     Counts { subscriptions: Vec<usize> },
     Channels { channels: Vec<(String, usize)> },
+    Cache { copy: Option<CacheCopy> },
+}
+
+/// A cache channel's last event as one node holds it. The frame travels as a string: answers
+/// are internally tagged, and a borrowed raw value cannot be read from their buffer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct CacheCopy {
+    pub frame: String,
+    pub ttl_left_ms: u64,
 }
 
 impl BusMessage<'_> {
@@ -119,6 +146,8 @@ impl BusMessage<'_> {
             Self::Publish { from, .. }
             | Self::Join { from, .. }
             | Self::Leave { from, .. }
+            | Self::SignIn { from, .. }
+            | Self::SignOut { from, .. }
             | Self::Sync { from, .. }
             | Self::Hello { from }
             | Self::Heartbeat { from, .. }

@@ -8,10 +8,14 @@
 //!   complete. Local changes apply first, so a node without its broker keeps serving.
 //! - Nodes heartbeat; one silent past `node_timeout_ms` is dead and its members are removed.
 //!   A node that (re)connects says hello and every node resends its members.
-//! - Counts and channel lists are asked of every live node and summed.
+//! - Sign-ins are replicated the same way (a user's first and last signed-in socket per node),
+//!   so watchlist `online`/`offline` events see the whole cluster.
+//! - Counts and channel lists are asked of every live node and summed; a node with no copy
+//!   of a cache channel's last event asks the others for theirs (`queries.rs`).
 
 mod message;
 mod nodes;
+mod queries;
 
 use bytes::Bytes;
 use ferrocast_protocol::{ChannelName, ErrorCode, SocketId};
@@ -24,11 +28,12 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::adapter::{Adapter, BusEvent, Topic, QUEUE};
 use crate::apps::{App, AppStore, Apps};
-use crate::channels::{CachedEvent, Counts, Member};
+use crate::channels::{CachedEvent, Member};
 use crate::config::ClusterConfig;
-use message::{Answer, BusMessage, Query, SyncEntry};
+use message::{Answer, BusMessage, SyncEntry};
 use nodes::Nodes;
 pub use nodes::{NodeStats, PeerView};
+use queries::cached_event;
 
 /// Channel names from peers were validated where they were published; only the length cap
 /// protects against a peer's bug.
@@ -189,6 +194,26 @@ impl Cluster {
         self.send(Topic::All, &msg);
     }
 
+    /// A user's first socket on this node signed in.
+    pub fn signed_in(&self, app: &App, user: &str) {
+        let msg = BusMessage::SignIn {
+            from: self.node,
+            app: app.id.clone(),
+            user: user.to_owned(),
+        };
+        self.send(Topic::All, &msg);
+    }
+
+    /// A user's last signed-in socket on this node is gone.
+    pub fn signed_out(&self, app: &App, user: &str) {
+        let msg = BusMessage::SignOut {
+            from: self.node,
+            app: app.id.clone(),
+            user: user.to_owned(),
+        };
+        self.send(Topic::All, &msg);
+    }
+
     /// Closes every socket of `user` on every node with 4009.
     pub fn terminate(&self, app: &App, user: &str) {
         terminate_local(app, user);
@@ -198,92 +223,6 @@ impl Cluster {
             user: user.to_owned(),
         };
         self.send(Topic::All, &msg);
-    }
-
-    /// Cluster-wide counts of `channels` (subscriptions summed over nodes; presence members
-    /// are replicated, so this node knows them).
-    pub async fn counts(&self, app: &App, channels: &[ChannelName]) -> Vec<Counts> {
-        let mut counts: Vec<Counts> = channels
-            .iter()
-            .map(|c| app.channels.counts(c.as_str()))
-            .collect();
-        let query = Query::Counts {
-            app: app.id.clone(),
-            channels: channels.iter().map(|c| c.to_string()).collect(),
-        };
-        for answer in self.ask(query).await {
-            if let Answer::Counts { subscriptions } = answer {
-                for (c, n) in counts.iter_mut().zip(subscriptions) {
-                    c.subscriptions += n;
-                }
-            }
-        }
-        counts
-    }
-
-    /// Channels occupied anywhere in the cluster, with their cluster-wide counts.
-    pub async fn channels(&self, app: &App, prefix: &str) -> Vec<(String, Counts)> {
-        let mut merged: HashMap<String, Counts> = app
-            .channels
-            .list(prefix)
-            .into_iter()
-            .map(|(n, c)| (n.to_string(), c))
-            .collect();
-        let query = Query::Channels {
-            app: app.id.clone(),
-            prefix: prefix.to_owned(),
-        };
-        for answer in self.ask(query).await {
-            if let Answer::Channels { channels } = answer {
-                for (name, subs) in channels {
-                    let users = app.channels.counts(&name).users;
-                    let entry = merged.entry(name).or_insert(Counts {
-                        subscriptions: 0,
-                        users,
-                    });
-                    entry.subscriptions += subs;
-                }
-            }
-        }
-        let mut out: Vec<_> = merged.into_iter().collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
-    /// Asks every live node; returns the answers that came within `request_timeout_ms`.
-    async fn ask(&self, query: Query) -> Vec<Answer> {
-        let peers = self.peers();
-        if peers.is_empty() {
-            return Vec::new();
-        }
-        let id = self.next_request.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        let waiting = peers.into_iter().collect();
-        lock(&self.pending).insert(
-            id,
-            Pending {
-                waiting,
-                answers: Vec::new(),
-                done: Some(tx),
-            },
-        );
-        self.send(
-            Topic::All,
-            &BusMessage::Request {
-                from: self.node,
-                id,
-                query,
-            },
-        );
-        let timeout = Duration::from_millis(self.config.request_timeout_ms);
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(answers)) => answers,
-            _ => {
-                let partial = lock(&self.pending).remove(&id);
-                tracing::warn!(id, "cluster: some nodes did not answer in time");
-                partial.map(|p| p.answers).unwrap_or_default()
-            }
-        }
     }
 
     /// Tells the other nodes to reload their apps from the store.
@@ -327,11 +266,19 @@ impl Cluster {
                 });
             }
         }
+        let users = apps
+            .iter()
+            .flat_map(|a| {
+                let users = a.users.local_users();
+                users.into_iter().map(|u| (a.id.clone(), u.to_string()))
+            })
+            .collect();
         self.send(
             Topic::All,
             &BusMessage::Sync {
                 from: self.node,
                 members,
+                users,
             },
         );
     }
@@ -392,7 +339,21 @@ impl Cluster {
                     app.channels.remote_leave(&channel, &user, from);
                 }
             }
-            BusMessage::Sync { members, .. } => {
+            BusMessage::SignIn { app, user, .. } => {
+                if let Some(app) = self.apps.by_id(&app) {
+                    app.users.remote_signin(&Arc::from(user), from);
+                }
+            }
+            BusMessage::SignOut { app, user, .. } => {
+                if let Some(app) = self.apps.by_id(&app) {
+                    app.users.remote_signout(&Arc::from(user), from);
+                }
+            }
+            BusMessage::Sync { members, users, .. } => {
+                let mut signed_in: HashMap<String, Vec<Arc<str>>> = HashMap::new();
+                for (app, user) in users {
+                    signed_in.entry(app).or_default().push(Arc::from(user));
+                }
                 let mut by_app: HashMap<String, Vec<_>> = HashMap::new();
                 for m in members {
                     if let Some(channel) = peer_channel(&m.channel) {
@@ -406,6 +367,8 @@ impl Cluster {
                 for app in self.apps.all() {
                     let entries = by_app.remove(&app.id).unwrap_or_default();
                     app.channels.sync_node(from, &entries);
+                    let users = signed_in.remove(&app.id).unwrap_or_default();
+                    app.users.sync_node(from, &users);
                 }
             }
             BusMessage::Hello { .. } => self.send_sync(),
@@ -470,36 +433,6 @@ impl Cluster {
         });
     }
 
-    fn answer(&self, query: Query) -> Answer {
-        match query {
-            Query::Counts { app, channels } => {
-                let app = self.apps.by_id(&app);
-                let subscriptions = channels
-                    .iter()
-                    .map(|c| {
-                        app.as_ref()
-                            .map_or(0, |a| a.channels.counts(c).subscriptions)
-                    })
-                    .collect();
-                Answer::Counts { subscriptions }
-            }
-            Query::Channels { app, prefix } => {
-                let channels = self
-                    .apps
-                    .by_id(&app)
-                    .map(|a| {
-                        a.channels
-                            .list(&prefix)
-                            .into_iter()
-                            .map(|(n, c)| (n.to_string(), c.subscriptions))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Answer::Channels { channels }
-            }
-        }
-    }
-
     /// Drops a node that left or died: its members leave, its connections stop counting, and
     /// requests stop waiting for it.
     fn forget(&self, node: u64) {
@@ -507,6 +440,7 @@ impl Cluster {
         tracing::info!(node, "cluster: node gone; removing its members");
         for app in self.apps.all() {
             app.channels.forget_node(node);
+            app.users.sync_node(node, &[]);
         }
         self.update_remote_connections();
         let mut pending = lock(&self.pending);
@@ -572,21 +506,4 @@ fn peer_channel(name: &str) -> Option<ChannelName> {
 
 fn raw_arc(raw: &RawValue) -> Arc<RawValue> {
     Arc::from(raw.to_owned())
-}
-
-/// Rebuilds a cache entry from a frame received from a peer.
-fn cached_event(frame: &Bytes, app: &App) -> Option<CachedEvent> {
-    #[derive(serde::Deserialize)]
-    struct Fields {
-        event: String,
-        data: String,
-    }
-    let f: Fields = serde_json::from_slice(frame).ok()?;
-    Some(CachedEvent {
-        event: f.event,
-        data: f.data,
-        frame: frame.clone(),
-        stored_at: Instant::now(),
-        ttl: Duration::from_secs(app.config().cache_ttl),
-    })
 }

@@ -192,6 +192,13 @@ impl Connection {
         };
         let user_id = member.as_ref().map(|m| m.user_id.clone());
         let max_members = self.app.config().max_presence_members;
+        // A node started after the channel's last publish has no copy: take another node's
+        // first, so the subscription below still sends it right after subscription_succeeded.
+        if channel.is_cache() && self.app.channels.cached(channel.as_str(), now).is_none() {
+            if let Some(event) = self.cluster.fetch_cached(&self.app, &channel).await {
+                (self.app.channels).fill_cache(&channel, event, Instant::now());
+            }
+        }
         let subscribed = match self.history.retention(&self.app, channel.as_str()) {
             Some(retention) => self.history.subscribe(
                 history::Subscription {
@@ -356,9 +363,13 @@ impl Connection {
             info: data.user_info.map(Arc::from),
             watchlist,
         };
-        self.app
+        if self
+            .app
             .users
-            .signin(&user.id, &self.handle, &user.watchlist);
+            .signin(&user.id, &self.handle, &user.watchlist)
+        {
+            self.cluster.signed_in(&self.app, &user.id);
+        }
         self.user = Some(user);
         Ok(())
     }
@@ -440,7 +451,9 @@ impl Connection {
     /// Signs the connection in as `id`, as the connect hook said (like a `pusher:signin`
     /// without a watchlist).
     pub(super) fn assume_user(&mut self, id: Arc<str>, info: Option<Arc<RawValue>>) {
-        self.app.users.signin(&id, &self.handle, &[]);
+        if self.app.users.signin(&id, &self.handle, &[]) {
+            self.cluster.signed_in(&self.app, &id);
+        }
         self.user = Some(SignedIn {
             id,
             info,
@@ -454,7 +467,9 @@ impl Connection {
             self.leave(&channel);
         }
         if let Some(u) = self.user.take() {
-            self.app.users.signout(&u.id, self.socket_id, &u.watchlist);
+            if self.app.users.signout(&u.id, self.socket_id, &u.watchlist) {
+                self.cluster.signed_out(&self.app, &u.id);
+            }
         }
     }
 }

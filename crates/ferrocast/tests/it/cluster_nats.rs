@@ -24,6 +24,16 @@ async fn connection_limit_counts_the_cluster() {
     s::connection_limit_counts_the_cluster(Nats, NATS).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchlists_see_the_whole_cluster() {
+    s::watchlists_see_the_whole_cluster(Nats, NATS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_node_serves_the_cached_event() {
+    s::a_late_node_serves_the_cached_event(Nats, NATS).await;
+}
+
 /// A private nats-server on a free loopback port that requires a user and password.
 struct AuthNats {
     child: std::process::Child,

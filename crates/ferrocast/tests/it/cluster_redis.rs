@@ -3,7 +3,6 @@
 
 use crate::cluster_scenarios as s;
 use crate::harness::cluster::{unique_prefix, wait_meshed, Proxy, REDIS};
-use crate::harness::process::{self, ProcessNode};
 use crate::harness::{eventually_async, test_app, WsClient};
 use ferrocast::config::AdapterKind::Redis;
 use serde_json::json;
@@ -27,6 +26,16 @@ async fn queries_terminate_and_cache_are_cluster_wide() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_counts_the_cluster() {
     s::connection_limit_counts_the_cluster(Redis, REDIS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watchlists_see_the_whole_cluster() {
+    s::watchlists_see_the_whole_cluster(Redis, REDIS).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_node_serves_the_cached_event() {
+    s::a_late_node_serves_the_cached_event(Redis, REDIS).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,22 +103,12 @@ async fn a_broker_outage_keeps_local_service_and_resyncs_after() {
     assert_eq!(bob.wait_for("cross").await["data"], "again");
 }
 
-/// A node run as its own process, so it can be killed with SIGKILL.
-fn process_node(prefix: &str) -> ProcessNode {
-    let toml = format!(
-        "app_store = \"config\"\n[cluster]\nadapter = \"redis\"\nredis_url = \"redis://{REDIS}\"\n\
-         prefix = \"{prefix}\"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n\n[[apps]]\nid = \"test-app\"\n\
-         key = \"test-key\"\nsecret = \"test-secret\"\n"
-    );
-    process::spawn(prefix, &toml)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_loses_its_members_and_subscriptions_within_the_timeout() {
     let app = test_app();
     let prefix = unique_prefix();
     let a = s::start_node(Redis, REDIS, &prefix, &app).await;
-    let mut victim = process_node(&prefix);
+    let mut victim = s::process_node(Redis, REDIS, &prefix);
     let mut watcher = a.connect("test-key").await;
     watcher
         .join(&app, "presence-room", "watcher", json!({}))

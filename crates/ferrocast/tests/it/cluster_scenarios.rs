@@ -1,8 +1,9 @@
 //! Cluster behaviour, written once and run on each adapter (`cluster_redis`, `cluster_nats`):
 //! three real nodes sharing the machine's broker under a unique prefix.
 
-use crate::harness::cluster::{nodes, unique_prefix};
-use crate::harness::{eventually_async, test_app, TestServer};
+use crate::harness::cluster::{nodes, unique_prefix, wait_meshed};
+use crate::harness::process::{self, ProcessNode};
+use crate::harness::{eventually_async, test_app, watchlist_events, TestServer, WsClient};
 use ferrocast::config::{AdapterKind, AppConfig};
 use serde_json::json;
 
@@ -197,4 +198,116 @@ pub async fn start_node(
         vec![app.clone()],
     ))
     .await
+}
+
+/// A node run as its own process on `adapter`, so it can be killed with SIGKILL.
+pub fn process_node(adapter: AdapterKind, addr: &str, prefix: &str) -> ProcessNode {
+    let (kind, url) = match adapter {
+        AdapterKind::Nats => ("nats", format!("nats_url = \"nats://{addr}\"")),
+        _ => ("redis", format!("redis_url = \"redis://{addr}\"")),
+    };
+    let toml = format!(
+        "app_store = \"config\"\n[cluster]\nadapter = \"{kind}\"\n{url}\n\
+         prefix = \"{prefix}\"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n\n[[apps]]\nid = \"test-app\"\n\
+         key = \"test-key\"\nsecret = \"test-secret\"\n"
+    );
+    process::spawn(prefix, &toml)
+}
+
+pub async fn watchlists_see_the_whole_cluster(adapter: AdapterKind, addr: &str) {
+    let app = test_app();
+    let prefix = unique_prefix();
+    let n = nodes(adapter, addr, &prefix, vec![app.clone()], 2).await;
+    let mut bob_b = n[1].connect("test-key").await;
+    bob_b.signin(&app, json!({"id": "bob"})).await;
+    // Bob's sign-in on b reaches a, so a new watcher on a sees him online at once.
+    eventually_async("a to know bob is signed in on b", || async {
+        let mut probe = n[0].connect("test-key").await;
+        probe
+            .signin(&app, json!({"id": "probe", "watchlist": ["bob"]}))
+            .await;
+        watchlist_events(&probe.next_event().await)
+            == json!([{"name": "online", "user_ids": ["bob"]}])
+    })
+    .await;
+    let mut alice = n[0].connect("test-key").await;
+    alice
+        .signin(&app, json!({"id": "alice", "watchlist": ["bob", "carol"]}))
+        .await;
+    assert_eq!(
+        watchlist_events(&alice.next_event().await),
+        json!([{"name": "online", "user_ids": ["bob"]}, {"name": "offline", "user_ids": ["carol"]}])
+    );
+    // Bob on a second node changes nothing; he is offline only when his last socket goes.
+    let mut bob_a = n[0].connect("test-key").await;
+    bob_a.signin(&app, json!({"id": "bob"})).await;
+    alice.expect_silence().await;
+    drop(bob_b);
+    alice.expect_silence().await;
+    drop(bob_a);
+    assert_eq!(
+        watchlist_events(&alice.next_event().await),
+        json!([{"name": "offline", "user_ids": ["bob"]}])
+    );
+
+    // Carol signs in on a node that then dies without a goodbye.
+    let mut victim = process_node(adapter, addr, &prefix);
+    eventually_async("the new node to join", || async {
+        n.iter().all(|s| s.shared.cluster.peers().len() == 2)
+    })
+    .await;
+    let mut carol = WsClient::connect(&format!(
+        "ws://127.0.0.1:{}/app/test-key?protocol=7",
+        victim.port
+    ))
+    .await;
+    carol.signin(&app, json!({"id": "carol"})).await;
+    assert_eq!(
+        watchlist_events(&alice.next_event().await),
+        json!([{"name": "online", "user_ids": ["carol"]}])
+    );
+    victim.child.kill().expect("SIGKILL");
+    let offline = alice
+        .wait_for_within(
+            "pusher_internal:watchlist_events",
+            std::time::Duration::from_secs(10),
+        )
+        .await;
+    assert_eq!(
+        watchlist_events(&offline),
+        json!([{"name": "offline", "user_ids": ["carol"]}])
+    );
+    drop(carol);
+    alice.expect_silence().await;
+}
+
+pub async fn a_late_node_serves_the_cached_event(adapter: AdapterKind, addr: &str) {
+    let app = test_app();
+    let prefix = unique_prefix();
+    let mut n = nodes(adapter, addr, &prefix, vec![app.clone()], 2).await;
+    n[0].api(&app).publish("cache-late", "tick", "42").await;
+    eventually_async("node b to keep the published event", || async {
+        n[1].api(&app)
+            .get("/channels/cache-late", &[("info", "cache")])
+            .await
+            .1["cache"]["data"]
+            == "42"
+    })
+    .await;
+    // Started after the publish: it never saw it, and asks the others on the first subscribe.
+    n.push(start_node(adapter, addr, &prefix, &app).await);
+    wait_meshed(&n).await;
+    let mut late = n[2].connect("test-key").await;
+    late.subscribe("cache-late").await;
+    assert_eq!(late.expect("tick").await["data"], "42");
+    // Now kept on the new node too, and later publishes follow in order.
+    n[0].api(&app).publish("cache-late", "tick", "43").await;
+    assert_eq!(late.expect("tick").await["data"], "43");
+    let mut later = n[2].connect("test-key").await;
+    later.subscribe("cache-late").await;
+    assert_eq!(later.expect("tick").await["data"], "43");
+    // A channel no node has an event for is still a miss.
+    late.subscribe("cache-empty").await;
+    late.expect("pusher:cache_miss").await;
+    late.expect_silence().await;
 }

@@ -1,7 +1,7 @@
 //! User authentication: sign-in, the `#server-to-user-{id}` channel, sending to a user's every
 //! connection, and watchlist online/offline events in the shape pusher-js listens for.
 
-use crate::harness::{test_app, TestServer};
+use crate::harness::{test_app, watchlist_events, TestServer};
 use ferrocast::config::AppConfig;
 use ferrocast_protocol::signature;
 use serde_json::json;
@@ -109,11 +109,6 @@ async fn other_reserved_names_are_refused() {
         c.expect("pusher:subscription_error").await["data"]["status"],
         400
     );
-}
-
-fn watchlist_events(f: &serde_json::Value) -> serde_json::Value {
-    assert_eq!(f["event"], "pusher_internal:watchlist_events");
-    f["data"]["events"].clone()
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ pub mod receiver;
 mod ws;
 
 pub use api::{assert_error, http_get, now, sign_exact, ApiClient};
-pub use ws::{Frame, WsClient};
+pub use ws::{watchlist_events, Frame, WsClient};
 
 use ferrocast::config::{AppConfig, Config};
 use ferrocast::state::Shared;

@@ -24,6 +24,12 @@ pub struct WsClient {
 }
 
 /// Parses Pusher's double-encoded `data` (a JSON string holding JSON), or returns it as is.
+/// The `events` of a `pusher_internal:watchlist_events` frame.
+pub fn watchlist_events(f: &Value) -> Value {
+    assert_eq!(f["event"], "pusher_internal:watchlist_events", "{f}");
+    f["data"]["events"].clone()
+}
+
 pub fn data(frame: &Value) -> Value {
     match &frame["data"] {
         Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
