@@ -175,11 +175,25 @@ test('the dashboard in Chromium: login, apps, debug console, test event, channel
   const cache = client.subscribe('cache-dash');
   await nextEvent(cache, 'pusher:subscription_succeeded', { what: 'subscription to the cache channel' });
   await sdk.trigger('cache-dash', 'last-word', { kept: true });
+  // A history rule set through the admin API: the history channel shows its position and its
+  // newest stored messages.
+  const patched = await page.evaluate(async (id) => (await fetch(`/dashboard/api/admin/apps/${id}`, {
+    method: 'PATCH',
+    credentials: 'same-origin',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ history: [{ pattern: 'history-*', size: 100, ttl: 600 }] }),
+  })).status, app.id);
+  assert.equal(patched, 200);
+  const hist = client.subscribe('history-dash');
+  await nextEvent(hist, 'pusher:subscription_succeeded', { what: 'subscription to the history channel' });
+  await sdk.trigger('history-dash', 'note', { n: 1 });
+  await sdk.trigger('history-dash', 'note', { n: 2 });
   await page.goto(`${base}/dashboard/#/channels/${app.id}`);
-  await page.waitForSelector('#channels-table th:text("dash-channel")');
+  await page.waitForSelector('#channels-table th:text("history-dash")');
   const rows = await page.$$eval('#channels-table tbody tr', (trs) => trs.map((tr) => tr.textContent));
   assert.ok(rows.some((r) => /^dash-channel\s*1/.test(r)), rows.join(' | '));
   assert.ok(rows.some((r) => /^cache-dash\s*1.*last-word.*"kept":true/.test(r)), rows.join(' | '));
+  assert.ok(rows.some((r) => /^history-dash\s*1.*offset 2 · epoch \w+#2 note \{"n":2\}.*#1 note \{"n":1\}/.test(r)), rows.join(' | '));
   await screenshot(page, 'channels');
 
   // Overview: live figures, updated every second without reloading. A backend publishes

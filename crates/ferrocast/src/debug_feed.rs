@@ -1,5 +1,6 @@
 //! The per-app debug tap behind the dashboard's live console: what happens to an app on this
-//! node (connections, subscriptions, presence, publishes, client events) as compact JSON events.
+//! node (connections, subscriptions, presence, publishes, client events, webhook deliveries) as
+//! compact JSON events.
 //!
 //! It costs nothing while nobody watches: the hooks in the socket and publish paths pass a
 //! closure that is only called when a viewer is attached (one relaxed atomic load otherwise), and
@@ -10,7 +11,7 @@
 //!
 //! The feed is local to the node serving the dashboard.
 //!
-//! Adding an event kind (webhook deliveries and failures, history writes): add a variant to
+//! Adding an event kind (history writes, say): add a variant to
 //! `DebugEvent` with its `channel()` and a name in `KINDS`, and call `App::debug.emit` where it
 //! happens. The UI shows any `type` it receives, with its fields.
 
@@ -32,7 +33,7 @@ pub const BUFFER: usize = 1024;
 pub const MAX_DATA: usize = 1024;
 
 /// Every event `type`, for the filter and the docs.
-pub const KINDS: [&str; 8] = [
+pub const KINDS: [&str; 11] = [
     "connected",
     "disconnected",
     "subscribed",
@@ -41,6 +42,9 @@ pub const KINDS: [&str; 8] = [
     "member_removed",
     "api_event",
     "client_event",
+    "webhook_delivered",
+    "webhook_failed",
+    "webhook_dead_lettered",
 ];
 
 /// One thing that happened to an app. Built only when someone watches.
@@ -92,8 +96,37 @@ pub enum DebugEvent {
         data: String,
         truncated: bool,
     },
-    // Reserved for the webhooks work: `WebhookDelivered { url, status, events }` and
-    // `WebhookFailed { url, error, attempt }`, emitted by the delivery task.
+    /// A webhook request the endpoint accepted. `url` has its credentials redacted; `events`
+    /// counts the events in the request; `attempt` is 1 for the first try.
+    WebhookDelivered {
+        url: String,
+        events: usize,
+        status: u16,
+        attempt: u32,
+    },
+    /// A webhook request that failed (timeout, connection error, non-2xx) and will be retried.
+    WebhookFailed {
+        url: String,
+        events: usize,
+        error: String,
+        attempt: u32,
+        retry_in_ms: u64,
+    },
+    /// A webhook request that failed its last attempt and was kept as a dead letter.
+    WebhookDeadLettered {
+        url: String,
+        events: usize,
+        error: String,
+        attempt: u32,
+    },
+}
+
+/// How one webhook attempt ended, for `DebugEvent::webhook`.
+#[derive(Debug)]
+pub enum WebhookOutcome {
+    Delivered { status: u16 },
+    WillRetry { error: String, retry_in_ms: u64 },
+    DeadLettered { error: String },
 }
 
 impl DebugEvent {
@@ -127,6 +160,36 @@ impl DebugEvent {
         }
     }
 
+    /// Attempt number `attempt` of the webhook request to `url` carrying `events` (the JSON
+    /// array of its events).
+    pub fn webhook(url: &str, events: &str, attempt: u32, outcome: WebhookOutcome) -> Self {
+        // Endpoints may carry basic-auth or token credentials; the console never shows them.
+        let url = crate::config::redact_url(url);
+        let events = serde_json::from_str::<Vec<&serde_json::value::RawValue>>(events)
+            .map_or(0, |e| e.len());
+        match outcome {
+            WebhookOutcome::Delivered { status } => Self::WebhookDelivered {
+                url,
+                events,
+                status,
+                attempt,
+            },
+            WebhookOutcome::WillRetry { error, retry_in_ms } => Self::WebhookFailed {
+                url,
+                events,
+                error,
+                attempt,
+                retry_in_ms,
+            },
+            WebhookOutcome::DeadLettered { error } => Self::WebhookDeadLettered {
+                url,
+                events,
+                error,
+                attempt,
+            },
+        }
+    }
+
     fn kind(&self) -> &'static str {
         match self {
             Self::Connected { .. } => "connected",
@@ -137,12 +200,20 @@ impl DebugEvent {
             Self::MemberRemoved { .. } => "member_removed",
             Self::ApiEvent { .. } => "api_event",
             Self::ClientEvent { .. } => "client_event",
+            Self::WebhookDelivered { .. } => "webhook_delivered",
+            Self::WebhookFailed { .. } => "webhook_failed",
+            Self::WebhookDeadLettered { .. } => "webhook_dead_lettered",
         }
     }
 
     fn channel(&self) -> Option<&str> {
         match self {
-            Self::Connected { .. } | Self::Disconnected { .. } => None,
+            // A webhook request may carry events of several channels: it belongs to none.
+            Self::Connected { .. }
+            | Self::Disconnected { .. }
+            | Self::WebhookDelivered { .. }
+            | Self::WebhookFailed { .. }
+            | Self::WebhookDeadLettered { .. } => None,
             Self::Subscribed { channel, .. }
             | Self::Unsubscribed { channel, .. }
             | Self::MemberAdded { channel, .. }
@@ -478,6 +549,41 @@ mod tests {
             (Some("member_added"), Some("presence-room"))
         );
         assert_eq!(v.dropped(), 0, "filtered events are not drops");
+    }
+
+    #[test]
+    fn webhook_events_hide_credentials_count_events_and_name_their_kind() {
+        let url = "https://user:hunter2@hooks.example/in?token=abc&x=1";
+        let events = r#"[{"name":"channel_occupied"},{"name":"channel_vacated"}]"#;
+        let outcomes = [
+            WebhookOutcome::Delivered { status: 204 },
+            WebhookOutcome::WillRetry {
+                error: "HTTP 500".into(),
+                retry_in_ms: 40,
+            },
+            WebhookOutcome::DeadLettered {
+                error: "timeout".into(),
+            },
+        ];
+        for (outcome, kind) in outcomes.into_iter().zip(&KINDS[8..]) {
+            let frame = DebugFrame::new(DebugEvent::webhook(url, events, 3, outcome));
+            let value: serde_json::Value = serde_json::from_slice(&frame.json).expect("json");
+            assert_eq!((frame.kind, value["type"].as_str()), (*kind, Some(*kind)));
+            assert_eq!(
+                (value["events"].as_u64(), value["attempt"].as_u64()),
+                (Some(2), Some(3))
+            );
+            let shown = value["url"].as_str().expect("url");
+            assert!(
+                !shown.contains("hunter2") && !shown.contains("abc"),
+                "{shown}"
+            );
+            assert!(
+                shown.starts_with("https://user:") && shown.ends_with("x=1"),
+                "{shown}"
+            );
+            assert_eq!(frame.channel, None);
+        }
     }
 
     #[test]

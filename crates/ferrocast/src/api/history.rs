@@ -16,17 +16,17 @@ use crate::state::Shared;
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// One stored event as the API shows it.
+/// One stored event as the API (and the dashboard) shows it.
 #[derive(Debug, Serialize)]
-struct Message {
-    id: String,
-    offset: u64,
+pub(crate) struct Message {
+    pub id: String,
+    pub offset: u64,
     /// Unix milliseconds when it was stored.
-    time: u64,
-    event: String,
-    data: Box<RawValue>,
+    pub time: u64,
+    pub event: String,
+    pub data: Box<RawValue>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    user_id: Option<String>,
+    pub user_id: Option<String>,
 }
 
 /// The stored frame's own fields.
@@ -98,7 +98,7 @@ fn query(signed: &Signed) -> Result<Query, ApiError> {
     })
 }
 
-fn message(m: Stored) -> Option<Message> {
+pub(crate) fn message(m: Stored) -> Option<Message> {
     // Bodies are frames this server encoded; one that does not parse is skipped, not fatal.
     let body: Body = serde_json::from_slice(&m.body).ok()?;
     Some(Message {

@@ -7,7 +7,7 @@ mod channels;
 pub mod error;
 mod events;
 mod health;
-mod history;
+pub(crate) mod history;
 mod limits;
 mod observe;
 pub mod ops;

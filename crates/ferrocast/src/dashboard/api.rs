@@ -1,6 +1,6 @@
 //! What the dashboard's pages read besides the admin API: this node's and the cluster's load
-//! (polled every second by the Overview), an app's occupied channels with their members and
-//! cached event, and the debug console's test publish. Every handler requires the admin proof
+//! (polled every second by the Overview), an app's occupied channels with their members, cached
+//! event and history, and the debug console's test publish. Every handler requires the admin proof
 //! (session cookie or bearer token).
 
 use axum::extract::{Path, State};
@@ -13,12 +13,16 @@ use std::time::Instant;
 use crate::api::error::ApiError;
 use crate::api::Admin;
 use crate::apps::App;
+use crate::debug_feed::clip;
+use crate::history::Query;
 use crate::state::Shared;
 
 /// Channels listed at most, so an app with very many channels still answers quickly.
 const MAX_CHANNELS: usize = 500;
 /// Presence members listed per channel at most.
 const MAX_MEMBERS: usize = 100;
+/// Newest stored messages shown per history channel.
+const HISTORY_SHOWN: usize = 5;
 
 fn app(shared: &Shared, id: &str) -> Result<Arc<App>, ApiError> {
     shared
@@ -69,7 +73,8 @@ pub(super) async fn stats(_: Admin, State(shared): State<Shared>) -> Json<Value>
 }
 
 /// `GET /dashboard/api/apps/{id}/channels`: occupied channels across the cluster with their
-/// subscription counts; presence members and the cached event as this node knows them.
+/// subscription counts; presence members and the cached event as this node knows them; and, on
+/// channels the app keeps history for, the stream's position and its newest messages.
 pub(super) async fn channels(
     _: Admin,
     State(shared): State<Shared>,
@@ -78,36 +83,72 @@ pub(super) async fn channels(
     let app = app(&shared, &id)?;
     let all = shared.cluster.channels(&app, "").await;
     let now = Instant::now();
-    let channels: Vec<Value> = all
-        .iter()
-        .take(MAX_CHANNELS)
-        .map(|(name, counts)| {
-            let members = name
-                .starts_with("presence-")
-                .then(|| {
-                    let mut ids = app.channels.member_ids(name);
-                    ids.truncate(MAX_MEMBERS);
-                    ids
-                });
-            let cached = app.channels.cached(name, now).map(|c| {
-                let (data, truncated) = crate::debug_feed::clip(&c.data);
-                json!({"event": c.event, "data": data, "truncated": truncated, "ttl_left": c.ttl_left(now)})
-            });
-            json!({
-                "name": name,
-                "subscription_count": counts.subscriptions,
-                "user_count": members.as_ref().map(|_| counts.users),
-                "members": members,
-                "cached": cached,
-            })
-        })
-        .collect();
+    let mut channels = Vec::with_capacity(all.len().min(MAX_CHANNELS));
+    for (name, counts) in all.iter().take(MAX_CHANNELS) {
+        let members = name.starts_with("presence-").then(|| {
+            let mut ids = app.channels.member_ids(name);
+            ids.truncate(MAX_MEMBERS);
+            ids
+        });
+        let cached = app.channels.cached(name, now).map(|c| {
+            let (data, truncated) = clip(&c.data);
+            json!({"event": c.event, "data": data, "truncated": truncated, "ttl_left": c.ttl_left(now)})
+        });
+        channels.push(json!({
+            "name": name,
+            "subscription_count": counts.subscriptions,
+            "user_count": members.as_ref().map(|_| counts.users),
+            "members": members,
+            "cached": cached,
+            "history": history(&shared, &app, name).await,
+        }));
+    }
     Ok(Json(json!({
         "channels": channels,
         "total": all.len(),
-        // Message history is not kept yet; the page shows it when this says so.
-        "history": false,
+        // Whether the app keeps history for any channel.
+        "history": !app.config().history.is_empty(),
     })))
+}
+
+/// A history channel's position and newest messages (`null` on other channels); a store that
+/// fails is shown as an error rather than failing the page.
+async fn history(shared: &Shared, app: &App, channel: &str) -> Value {
+    let query = Query {
+        limit: HISTORY_SHOWN,
+        newest_first: true,
+        ..Query::default()
+    };
+    let page = match shared.history.read(app, channel, query).await {
+        Ok(None) => return Value::Null,
+        Ok(Some(page)) => page,
+        Err(e) => return json!({"error": e.to_string()}),
+    };
+    let messages: Vec<Value> = page
+        .messages
+        .into_iter()
+        .filter_map(crate::api::history::message)
+        .map(|m| {
+            // Event data is a JSON string on the wire; show its text, cut like the feed's.
+            let raw = m.data.get();
+            let text = serde_json::from_str::<String>(raw).unwrap_or_else(|_| raw.to_owned());
+            let (data, truncated) = clip(&text);
+            json!({
+                "offset": m.offset,
+                "id": m.id,
+                "time": m.time,
+                "event": m.event,
+                "data": data,
+                "truncated": truncated,
+                "user_id": m.user_id,
+            })
+        })
+        .collect();
+    json!({
+        "epoch": page.position.epoch,
+        "offset": page.position.offset,
+        "messages": messages,
+    })
 }
 
 #[derive(Deserialize)]

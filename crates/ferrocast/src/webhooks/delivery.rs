@@ -4,6 +4,7 @@
 //! backoff and jitter, until `max_attempts`, after which it becomes a dead letter. One request
 //! per endpoint is in flight at a time, so an endpoint sees its requests in order; endpoints do
 //! not wait for each other. Delivery is at least once: a request cut by a crash is sent again.
+//! Each outcome is also shown on the app's debug console (`debug_feed.rs`) while it is watched.
 
 use ferrocast_protocol::webhook::{self, encode_body, sign_body};
 use serde_json::value::RawValue;
@@ -13,9 +14,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::queue::{Job, Queue};
-use crate::apps::Apps;
+use crate::apps::{App, Apps};
 use crate::clock::unix_now_ms;
 use crate::config::{AppConfig, WebhookSettings};
+use crate::debug_feed::{DebugEvent, WebhookOutcome};
 use crate::metrics::WebhookMetrics;
 
 /// Longest sleep between two looks at the queue when nothing wakes the loop.
@@ -70,51 +72,64 @@ impl Delivery {
         }
     }
 
-    /// One attempt at one request, and its outcome recorded in the queue.
+    /// One attempt at one request, its outcome recorded in the queue and shown on the app's
+    /// debug console (if anyone watches).
     async fn attempt(&self, job: Job) {
-        let outcome = self.send(&job).await;
+        let app = self.apps.by_id(&job.app_id);
+        let outcome = match &app {
+            Some(app) => self.send(app, &job).await,
+            None => Err("the app no longer exists".into()),
+        };
         let s = &self.settings;
-        let recorded = match outcome {
-            Ok(()) => {
+        let attempt = job.attempts + 1;
+        let (recorded, shown) = match outcome {
+            Ok(status) => {
                 self.metrics.delivered.increment(1);
-                self.queue.delivered(job.id).await
+                let recorded = self.queue.delivered(job.id).await;
+                (recorded, WebhookOutcome::Delivered { status })
             }
-            Err(error) if job.attempts + 1 >= s.max_attempts => {
+            Err(error) if attempt >= s.max_attempts => {
                 self.metrics.dead.increment(1);
-                tracing::warn!(app = %job.app_id, url = %job.url, %error, attempts = job.attempts + 1,
+                tracing::warn!(app = %job.app_id, url = %job.url, %error, attempts = attempt,
                     "webhook request failed every attempt; kept as a dead letter");
-                self.queue.bury(job.id, &error).await
+                let recorded = self.queue.bury(job.id, &error).await;
+                (recorded, WebhookOutcome::DeadLettered { error })
             }
             Err(error) => {
                 self.metrics.failed.increment(1);
-                let delay = backoff(
-                    job.attempts + 1,
-                    s.backoff_ms,
-                    s.backoff_max_ms,
-                    rand::random(),
-                );
+                let delay = backoff(attempt, s.backoff_ms, s.backoff_max_ms, rand::random());
                 tracing::debug!(app = %job.app_id, url = %job.url, %error, delay_ms = delay, "webhook request failed; will retry");
-                self.queue
+                let recorded = self
+                    .queue
                     .retry(job.id, unix_now_ms() + delay, &error)
-                    .await
+                    .await;
+                (
+                    recorded,
+                    WebhookOutcome::WillRetry {
+                        error,
+                        retry_in_ms: delay,
+                    },
+                )
             }
         };
         if let Err(e) = recorded {
             tracing::error!(error = %e, "webhooks: cannot record a delivery outcome");
         }
+        if let Some(app) = app {
+            app.debug
+                .emit(|| DebugEvent::webhook(&job.url, &job.events, attempt, shown));
+        }
     }
 
-    async fn send(&self, job: &Job) -> Result<(), String> {
-        let Some(app) = self.apps.by_id(&job.app_id) else {
-            return Err("the app no longer exists".into());
-        };
+    /// Sends the request; the answer's status when the endpoint accepted it.
+    async fn send(&self, app: &App, job: &Job) -> Result<u16, String> {
         let events =
             RawValue::from_string(job.events.clone()).map_err(|e| format!("bad record: {e}"))?;
         let body = encode_body(unix_now_ms(), &*events);
         let timeout = Duration::from_millis(self.settings.timeout_ms);
         signed_post(&self.http, &job.url, &app.config(), body, timeout)
             .await
-            .map(drop)
+            .map(|resp| resp.status().as_u16())
     }
 }
 

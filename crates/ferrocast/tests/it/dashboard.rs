@@ -3,6 +3,7 @@
 //! dashboard's own origin (CSRF), and the security headers — against a real server.
 
 use crate::harness::dashboard::Browser;
+use crate::harness::history::history_app;
 use crate::harness::{assert_error, config, http_get, test_app, TestServer};
 use ferrocast::config::{Config, DashboardConfig};
 use serde_json::json;
@@ -316,6 +317,66 @@ async fn channels_show_counts_members_and_the_cached_event() {
     assert_eq!(cache["cached"]["event"], "tick");
     assert_eq!(cache["cached"]["data"], "{\"v\":7}");
     assert_eq!(cache["members"], json!(null));
+}
+
+#[tokio::test]
+async fn channels_show_the_history_of_history_channels() {
+    let mut cfg = config(vec![history_app(100, 60)]);
+    cfg.admin_token = Some(TOKEN.into());
+    let server = TestServer::with_config(cfg).await;
+    let api = server.api(&test_app());
+    let mut b = Browser::new(&server);
+    b.login(TOKEN).await;
+    let mut ws = server.connect("test-key").await;
+    ws.subscribe("history-log").await;
+    ws.subscribe("plain").await;
+    for i in 1..=7 {
+        api.publish("history-log", "e", &format!("{{\"n\":{i}}}"))
+            .await;
+    }
+    let long = "x".repeat(3000);
+    api.publish("history-log", "big", &long).await;
+    ws.wait_for("big").await;
+
+    let (status, body) = b.get_json("/dashboard/api/apps/test-app/channels").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["history"], true, "the app keeps history");
+    let find = |name: &str| {
+        body["channels"]
+            .as_array()
+            .and_then(|l| l.iter().find(|c| c["name"] == name).cloned())
+            .unwrap_or_else(|| panic!("{name} missing from {body}"))
+    };
+    assert_eq!(find("plain")["history"], json!(null));
+    let h = find("history-log")["history"].clone();
+    assert_eq!(h["offset"], 8, "{h}");
+    assert!(h["epoch"].as_str().is_some_and(|e| !e.is_empty()), "{h}");
+    let messages = h["messages"].as_array().expect("messages");
+    let offsets: Vec<u64> = messages
+        .iter()
+        .filter_map(|m| m["offset"].as_u64())
+        .collect();
+    assert_eq!(offsets, [8, 7, 6, 5, 4], "the newest five, newest first");
+    assert_eq!(
+        (
+            messages[0]["event"].as_str(),
+            messages[0]["truncated"].as_bool()
+        ),
+        (Some("big"), Some(true))
+    );
+    assert_eq!(messages[0]["data"].as_str().map(str::len), Some(1024));
+    assert_eq!(
+        (messages[1]["event"].as_str(), messages[1]["data"].as_str()),
+        (Some("e"), Some("{\"n\":7}"))
+    );
+    assert!(messages[1]["id"].is_string() && messages[1]["time"].as_u64().is_some());
+
+    // An app without history rules says so.
+    let plain = TestServer::with_config(with_token()).await;
+    let mut b = Browser::new(&plain);
+    b.login(TOKEN).await;
+    let (_, body) = b.get_json("/dashboard/api/apps/test-app/channels").await;
+    assert_eq!(body["history"], false, "{body}");
 }
 
 #[tokio::test]

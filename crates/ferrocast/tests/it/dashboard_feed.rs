@@ -1,10 +1,14 @@
 //! The debug feed over SSE with real clients: what a connection, its subscriptions, a presence
-//! join, an API publish and a client event look like; server-side filters; the per-viewer rate
-//! cap with its dropped count; and the tap existing only while someone watches.
+//! join, an API publish, a client event and webhook deliveries (accepted, retried, dead-lettered)
+//! look like; server-side filters; the per-viewer rate cap with its dropped count; and the tap
+//! existing only while someone watches.
 
 use crate::harness::dashboard::Browser;
+use crate::harness::receiver::Receiver;
 use crate::harness::{config, eventually, test_app, TestServer, WsClient};
+use crate::webhooks_events::webhook_config;
 use ferrocast::config::{AppConfig, Config};
+use ferrocast_protocol::webhook::EventType;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -116,6 +120,80 @@ async fn the_feed_shows_what_happens_to_the_app() {
         k
     };
     assert_eq!(kinds, ["unsubscribed", "member_removed", "disconnected"]);
+}
+
+#[tokio::test]
+async fn webhook_deliveries_and_failures_show_without_credentials() {
+    let receiver = Receiver::start().await;
+    let (_, mut cfg) = webhook_config(&receiver, vec![EventType::ChannelOccupied]);
+    // Basic-auth credentials in the endpoint URL (sent by the client, never shown).
+    let url = format!(
+        "http://hook-user:hook-pass@{}/hook?token=tok-123",
+        receiver.addr
+    );
+    cfg.apps[0].webhooks[0].url = url;
+    cfg.admin_token = Some(TOKEN.into());
+    cfg.webhooks.max_attempts = 2;
+    let server = TestServer::with_config(cfg).await;
+    let b = logged_in(&server).await;
+    let mut feed = b
+        .feed(
+            "test-app",
+            "types=webhook_delivered,webhook_failed,webhook_dead_lettered",
+        )
+        .await;
+    let mut ws = server.connect("test-key").await;
+
+    ws.subscribe("room-ok").await;
+    let e = feed.next_debug().await;
+    assert_eq!(
+        (
+            e["type"].as_str(),
+            e["status"].as_u64(),
+            e["events"].as_u64(),
+            e["attempt"].as_u64()
+        ),
+        (Some("webhook_delivered"), Some(200), Some(1), Some(1)),
+        "{e}"
+    );
+    let shown = e["url"].as_str().expect("url");
+    assert!(
+        shown.starts_with("http://hook-user:<redacted>@127.0.0.1:")
+            && shown.ends_with("/hook?token=<redacted>"),
+        "{shown}"
+    );
+    assert_eq!(receiver.accepted().len(), 1, "the receiver got it");
+
+    receiver.set_status(503);
+    ws.subscribe("room-down").await;
+    let e = feed.next_debug().await;
+    assert_eq!(
+        (
+            e["type"].as_str(),
+            e["error"].as_str(),
+            e["attempt"].as_u64()
+        ),
+        (Some("webhook_failed"), Some("HTTP 503"), Some(1)),
+        "{e}"
+    );
+    assert!(e["retry_in_ms"].as_u64().is_some_and(|d| d <= 100), "{e}");
+    let e = feed.next_debug().await;
+    assert_eq!(
+        (
+            e["type"].as_str(),
+            e["error"].as_str(),
+            e["attempt"].as_u64(),
+            e["events"].as_u64()
+        ),
+        (
+            Some("webhook_dead_lettered"),
+            Some("HTTP 503"),
+            Some(2),
+            Some(1)
+        ),
+        "{e}"
+    );
+    assert!(!e.to_string().contains("hook-pass"), "{e}");
 }
 
 #[tokio::test]

@@ -1,7 +1,19 @@
 // Channels of one app: every occupied channel in the cluster with its subscription count, the
-// members of presence channels and the last event of cache channels; refreshed every 2 s.
+// members of presence channels, the last event of cache channels and, on channels the app keeps
+// history for, the stream position with the newest stored messages; refreshed every 2 s.
 
 import { api, appPicker, el, fmtNum, listApps } from './util.js';
+
+function historyCell(h) {
+  if (!h) return '–';
+  if (h.error) return el('span', { class: 'error-text' }, h.error);
+  return [
+    el('span', {}, 'offset ', el('code', {}, String(h.offset)), ' · epoch ', el('code', {}, h.epoch)),
+    h.messages.length ? el('ol', { class: 'history' }, h.messages.map((m) => el('li', {},
+      el('code', {}, `#${m.offset}`), ' ', el('code', {}, m.event), ' ', el('code', {}, m.data + (m.truncated ? ' …' : '')),
+      el('time', { class: 'muted', datetime: new Date(m.time).toISOString() }, ` ${new Date(m.time).toLocaleTimeString()}`)))) : el('span', { class: 'muted' }, ' (nothing stored)'),
+  ];
+}
 
 export async function render(main, id) {
   const apps = await listApps();
@@ -24,7 +36,7 @@ export async function render(main, id) {
       refreshButton),
     summary,
     el('div', { class: 'table-wrap' }, el('table', { id: 'channels-table' },
-      el('thead', {}, el('tr', {}, ['Channel', 'Subscriptions', 'Presence members', 'Last cached event'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('thead', {}, el('tr', {}, ['Channel', 'Subscriptions', 'Presence members', 'Last cached event', 'History (newest first)'].map((h) => el('th', { scope: 'col' }, h)))),
       tbody)));
 
   let stopped = false;
@@ -36,13 +48,14 @@ export async function render(main, id) {
       return;
     }
     const { channels, total, history } = r.body;
-    summary.textContent = `${fmtNum(total)} occupied channel${total === 1 ? '' : 's'}${total > channels.length ? ` (first ${channels.length} shown)` : ''}${history ? '' : ' · message history is not kept by this server'}`;
+    summary.textContent = `${fmtNum(total)} occupied channel${total === 1 ? '' : 's'}${total > channels.length ? ` (first ${channels.length} shown)` : ''}${history ? '' : ' · this app keeps no message history'}`;
     tbody.replaceChildren(...channels.map((c) => el('tr', {},
       el('th', { scope: 'row', class: 'mono' }, c.name),
       el('td', {}, fmtNum(c.subscription_count)),
       el('td', {}, c.members ? [`${fmtNum(c.user_count)}: `, el('span', { class: 'mono' }, c.members.join(', '))] : '–'),
-      el('td', {}, c.cached ? [el('code', {}, c.cached.event), ' ', el('code', {}, c.cached.data + (c.cached.truncated ? ' …' : '')), el('span', { class: 'muted' }, ` (expires in ${c.cached.ttl_left} s)`)] : '–'))));
-    if (!channels.length) tbody.append(el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No occupied channel.')));
+      el('td', {}, c.cached ? [el('code', {}, c.cached.event), ' ', el('code', {}, c.cached.data + (c.cached.truncated ? ' …' : '')), el('span', { class: 'muted' }, ` (expires in ${c.cached.ttl_left} s)`)] : '–'),
+      el('td', {}, historyCell(c.history)))));
+    if (!channels.length) tbody.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No occupied channel.')));
   }
   refreshButton.addEventListener('click', refresh);
   await refresh();

@@ -1,10 +1,14 @@
 // Debug console of one app: the live feed from the server (server-sent events), filtered by
 // channel prefix and event type on the server, pausable, with the count of events the server
-// dropped for this viewer ("sampling active"); and a form that publishes a test event.
+// dropped for this viewer ("sampling active"); and a form that publishes a test event. Webhook
+// deliveries (accepted, failed and retried, dead-lettered) belong to no channel: a channel filter
+// hides them.
 
 import { api, appPicker, el, listApps, status } from './util.js';
 
-const TYPES = ['connected', 'disconnected', 'subscribed', 'unsubscribed', 'member_added', 'member_removed', 'api_event', 'client_event'];
+const TYPES = ['connected', 'disconnected', 'subscribed', 'unsubscribed', 'member_added', 'member_removed', 'api_event', 'client_event',
+  'webhook_delivered', 'webhook_failed', 'webhook_dead_lettered'];
+const label = (t) => t.replaceAll('_', ' ');
 const SHOWN = 500;
 
 function describe(e) {
@@ -16,8 +20,17 @@ function describe(e) {
   if (e.type === 'connected') parts.push(el('span', {}, 'origin ', el('code', {}, e.origin || '(none)')));
   if (e.code) parts.push(el('span', {}, `code ${e.code}`, e.reason ? ` (${e.reason})` : ''));
   if (e.except) parts.push(el('span', {}, 'except ', el('code', {}, e.except)));
+  // Webhook requests: the endpoint (credentials redacted by the server) and how the attempt went.
+  if (e.url) parts.push(el('span', {}, 'endpoint ', el('code', {}, e.url)));
+  if (typeof e.events === 'number') parts.push(el('span', {}, `${e.events} event${e.events === 1 ? '' : 's'}`));
+  if (e.attempt) parts.push(el('span', {}, `attempt ${e.attempt}`));
+  if (e.status) parts.push(el('span', {}, `HTTP ${e.status}`));
+  if (e.error) parts.push(el('span', { class: 'error-text' }, e.error));
+  if (typeof e.retry_in_ms === 'number') parts.push(el('span', {}, `retry in ${e.retry_in_ms} ms`));
+  if (e.type === 'webhook_dead_lettered') parts.push(el('span', { class: 'muted' }, 'kept as a dead letter'));
   // Fields of event kinds this page does not know yet are shown as they come.
-  const known = new Set(['at', 'type', 'socket_id', 'channel', 'event', 'user_id', 'origin', 'code', 'reason', 'except', 'data', 'truncated']);
+  const known = new Set(['at', 'type', 'socket_id', 'channel', 'event', 'user_id', 'origin', 'code', 'reason', 'except', 'data', 'truncated',
+    'url', 'events', 'attempt', 'status', 'error', 'retry_in_ms']);
   for (const [k, v] of Object.entries(e)) {
     if (!known.has(k) && v !== null) parts.push(el('span', {}, `${k} `, el('code', {}, typeof v === 'string' ? v : JSON.stringify(v))));
   }
@@ -48,7 +61,7 @@ export async function render(main, id) {
     appPicker(apps, id, 'console'),
     el('div', { class: 'field' }, el('label', { for: 'filter-channel' }, 'Channel starts with'), channel),
     el('fieldset', {}, el('legend', {}, 'Event types'),
-      TYPES.map((t, i) => el('label', { for: `type-${t}` }, boxes[i], t.replace('_', ' ')))),
+      TYPES.map((t, i) => el('label', { for: `type-${t}` }, boxes[i], label(t)))),
     el('button', { type: 'submit' }, 'Apply filter'),
     pause, clear);
 
@@ -59,7 +72,7 @@ export async function render(main, id) {
   function show(e) {
     const li = el('li', { 'data-type': e.type },
       el('time', { datetime: new Date(e.at).toISOString() }, new Date(e.at).toLocaleTimeString()),
-      el('span', { class: 'badge' }, e.type.replace('_', ' ')),
+      el('span', { class: `badge${e.type === 'webhook_failed' || e.type === 'webhook_dead_lettered' ? ' off' : ''}` }, label(e.type)),
       describe(e));
     feed.prepend(li);
     while (feed.children.length > SHOWN) feed.lastElementChild.remove();
