@@ -4,7 +4,8 @@
 // log in; create an app (a validation error shown next to its field first); connect pusher-js
 // with the new key and see it in the debug console; send a test event from the form and see
 // pusher-js receive it; see the channel on the Channels page; disable the app and see the client
-// disconnected. No console errors on the way. Screenshots of each page go to docs/images/.
+// disconnected. No console errors on the way. Screenshots of each page go to docs/images/ with
+// UPDATE_SCREENSHOTS=1 (to a temporary directory otherwise).
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -18,7 +19,11 @@ const { PusherJs, REPO_ROOT, makeSdk, nextEvent, startServer, waitUntil } = requ
 
 const TOKEN = 'dashboard-e2e-token';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const IMAGES = path.join(REPO_ROOT, 'docs', 'images');
+// The committed screenshots are refreshed with UPDATE_SCREENSHOTS=1; other runs still take every
+// screenshot, into a temporary directory, so a test run leaves the work tree clean.
+const IMAGES = process.env.UPDATE_SCREENSHOTS === '1'
+  ? path.join(REPO_ROOT, 'docs', 'images')
+  : path.join(require('os').tmpdir(), 'ferrocast-dashboard-screenshots');
 const UI_TIMEOUT = 10000;
 
 async function launch(t) {
