@@ -22,22 +22,9 @@ FERROCAST_BIN=$(cd "$(dirname "$FERROCAST_BIN")" && pwd)/$(basename "$FERROCAST_
 mkdir -p "$WORK"
 cp -r --no-preserve=mode "$SHARED/." "$WORK/"
 chmod +x "$WORK/baseline.sh"
-cat > "$WORK/ferrocast-bench.toml" <<TOML
-data_dir = "$WORK/data"
-drain_grace = 0
-
-# The load generator opens every connection from 127.0.0.1.
-[clients]
-max_connections_per_ip = 0
-
-[[apps]]
-id = "bench-app"
-key = "bench-key"
-secret = "bench-secret"
-max_connections = 0
-max_client_events_per_sec = 0
-max_presence_members = 0
-TOML
+# shellcheck source=bench/config.sh
+source "$ROOT/bench/config.sh"
+write_bench_config "$WORK/ferrocast-bench.toml" "$WORK/data"
 OUT=$ROOT/bench/results/loadgen-ferrocast.jsonl
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"

@@ -39,22 +39,9 @@ cleanup() {
   rm -rf "$TMP"
 }
 trap cleanup EXIT
-cat > "$TMP/ferrocast.toml" <<EOF
-data_dir = "$TMP/data"
-drain_grace = 0
-
-# The load generator opens every connection from 127.0.0.1.
-[clients]
-max_connections_per_ip = 0
-
-[[apps]]
-id = "bench-app"
-key = "bench-key"
-secret = "bench-secret"
-max_connections = 0
-max_client_events_per_sec = 0
-max_presence_members = 0
-EOF
+# shellcheck source=bench/config.sh
+source "$ROOT/bench/config.sh"
+write_bench_config "$TMP/ferrocast.toml" "$TMP/data"
 mkdir -p "$(dirname "$OUT")"
 
 start_server() { # server kind

@@ -27,6 +27,15 @@ const MAX_CONNECTIONS: u32 = 4;
 const MAX_PREFIX_LEN: usize = 40;
 
 /// The schema-version table, the same on every database.
+/// The apps table as SQLite and PostgreSQL create it (their first migration; MySQL needs
+/// bounded key lengths, see mysql.rs).
+const APPS_TABLE: &str = "CREATE TABLE IF NOT EXISTS {p}apps (
+        id TEXT NOT NULL PRIMARY KEY,
+        app_key TEXT NOT NULL UNIQUE,
+        record TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    )";
+
 const VERSION_TABLE: &str = "CREATE TABLE IF NOT EXISTS {p}apps_schema \
      (version BIGINT NOT NULL PRIMARY KEY, applied_at BIGINT NOT NULL)";
 

@@ -3,15 +3,10 @@
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-use super::{Schema, ACQUIRE_TIMEOUT, MAX_CONNECTIONS};
+use super::{Schema, ACQUIRE_TIMEOUT, APPS_TABLE, MAX_CONNECTIONS};
 
 /// Version n is `MIGRATIONS[n - 1]`; append, never edit.
-pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS {p}apps (
-        id TEXT NOT NULL PRIMARY KEY,
-        app_key TEXT NOT NULL UNIQUE,
-        record TEXT NOT NULL,
-        updated_at BIGINT NOT NULL
-    )"];
+pub(super) const MIGRATIONS: &[&str] = &[APPS_TABLE];
 
 pub(super) async fn connect(url: &str) -> Result<PgPool, sqlx::Error> {
     let options: PgConnectOptions = url.parse()?;

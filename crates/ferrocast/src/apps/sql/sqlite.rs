@@ -6,15 +6,10 @@ use std::str::FromStr;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::SqlitePool;
 
-use super::{Schema, ACQUIRE_TIMEOUT, MAX_CONNECTIONS};
+use super::{Schema, ACQUIRE_TIMEOUT, APPS_TABLE, MAX_CONNECTIONS};
 
 /// Version n is `MIGRATIONS[n - 1]`; append, never edit.
-pub(super) const MIGRATIONS: &[&str] = &["CREATE TABLE IF NOT EXISTS {p}apps (
-        id TEXT NOT NULL PRIMARY KEY,
-        app_key TEXT NOT NULL UNIQUE,
-        record TEXT NOT NULL,
-        updated_at BIGINT NOT NULL
-    )"];
+pub(super) const MIGRATIONS: &[&str] = &[APPS_TABLE];
 
 /// A pool on the SQLite file at `url` (also used by the history store).
 pub(crate) async fn connect(url: &str) -> Result<SqlitePool, sqlx::Error> {
