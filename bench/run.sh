@@ -127,6 +127,7 @@ mapfile -t RESULTS < <(ls bench/results/20*.jsonl 2>/dev/null | sort)
 ARGS=()
 for r in "${RESULTS[@]}"; do ARGS+=(--results "$r"); done
 [ -f bench/results/loadgen-ferrocast.jsonl ] && ARGS+=(--loadgen bench/results/loadgen-ferrocast.jsonl --baseline bench/results/sockudo-5.0.1.jsonl)
+[ -f bench/results/loadgen-null.jsonl ] && ARGS+=(--loadgen-null bench/results/loadgen-null.jsonl)
 [ -f bench/profile.md ] && ARGS+=(--notes bench/profile.md)
 "$BENCH" report "${ARGS[@]}" --machine "$MACHINE" --suite-command "${ONLY:+ONLY=\"$ONLY\" }bench/run.sh" --output "${REPORT:-BENCHMARKS.md}"
 echo "== wrote ${REPORT:-BENCHMARKS.md} from ${RESULTS[*]} in $((SECONDS - SUITE_START)) s; server notes in $LOG" >&2

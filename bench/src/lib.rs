@@ -1,13 +1,14 @@
 //! Ferrocast's benchmark suite: a Pusher-protocol (v7) load generator that drives a running
 //! server over real loopback sockets (scenarios in `scenarios/`, one JSON line each), the
-//! report writer that turns those lines into BENCHMARKS.md, and `null`, a minimal broadcaster
-//! that shows what the machine can do at all.
+//! report writer that turns those lines into BENCHMARKS.md, a slow webhook receiver
+//! (`receiver.rs`), and `null`, a minimal broadcaster that shows what the machine can do at all.
 
 pub mod client;
 pub mod http;
 pub mod null;
 pub mod proto;
 pub mod publish;
+pub mod receiver;
 pub mod report;
 pub mod scenarios;
 pub mod stats;

@@ -19,6 +19,9 @@ pub struct ReportArgs {
     /// The peer's results with the same loadgen (median of its runs is used).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
+    /// JSON-lines results of the shared loadgen against the null broadcaster (a column of its own).
+    #[arg(long)]
+    pub loadgen_null: Option<PathBuf>,
     /// Markdown files appended verbatim (e.g. the profile).
     #[arg(long)]
     pub notes: Vec<PathBuf>,
@@ -286,6 +289,87 @@ fn setups(out: &mut String, runs: &Runs) {
     setup_table(out, runs, "history", "Fan-out with history on (`bench/history.sh`)", history);
 }
 
+/// `bench/webhooks.sh`: each load with webhooks off and on (a slow receiver), side by side; the
+/// median of the script's repetitions, as single connect runs here vary by ±5 %.
+fn webhooks(out: &mut String, lines: &[Value]) {
+    let of = |label: String| -> Vec<&Value> {
+        lines.iter().filter(|v| v.get("label").and_then(Value::as_str) == Some(label.as_str())).collect()
+    };
+    let med = |runs: &[&Value], key: &str| -> Option<f64> {
+        let mut xs: Vec<f64> = runs.iter().filter_map(|v| num(v, key)).collect();
+        median(&mut xs)
+    };
+    type Figure = (&'static str, &'static str, &'static str);
+    let loads: [(&str, &[Figure]); 3] = [
+        ("connect-10k", &[("connects/s", "connects_per_s", "higher"), ("server CPU-µs/connection", "server_cpu_us_per_connect", "lower")]),
+        ("client-events", &[
+            ("deliveries/s", "deliveries_per_s", "higher"),
+            ("p99 latency ms", "latency_us.p99", "lower"),
+            ("server CPU-µs/delivery", "server_cpu_us_per_delivery", "lower"),
+        ]),
+        ("presence-churn", &[
+            ("member events delivered/s", "member_events_per_s", "higher"),
+            ("p99 latency ms", "latency_us.p99", "lower"),
+            ("server CPU-µs/join or leave", "server_cpu_us_per_join_leave", "lower"),
+        ]),
+    ];
+    if !lines.iter().any(|v| v.get("label").and_then(Value::as_str).is_some_and(|l| l.starts_with("webhooks/"))) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "### The socket path with webhooks on (`bench/webhooks.sh`)\n\nEach load against a fresh server with no webhook \
+         endpoint (`off`), then with one endpoint that wants every event type and answers each request only after a second \
+         (`ferrocast-bench slow-receiver`), so the queue backs up while the load runs (`on`). `connect-10k`: 10,000 \
+         connections, each on its own channel (a `channel_occupied` and a `subscription_count` event each). \
+         `client-events`: 50 members of a presence channel each sending 100 client events/s (a `client_event` webhook \
+         each). `presence-churn`: 1,000 members, 200 joins/s and as many leaves (`member_added`/`member_removed`). \
+         \"Queued / refused\" are the server's `ferrocast_webhook_events_total` counters after the load; refused \
+         would mean events lost to a full buffer. Medians of {} runs of each case, off and on alternating.\n",
+        of("webhooks/connect-10k-off".into()).len()
+    );
+    let _ = writeln!(out, "| load | figure | webhooks off | webhooks on | on ÷ off |\n|---|---|---|---|---|");
+    let mut cmds = Vec::new();
+    for (load, figures) in loads {
+        let (off, on) = (of(format!("webhooks/{load}-off")), of(format!("webhooks/{load}-on")));
+        let Some(last_on) = on.last() else { continue };
+        for (name, key, better) in figures.iter() {
+            let scale = if key.starts_with("latency_us") { 1e-3 } else { 1.0 };
+            let (a, b) = (med(&off, key).map(|x| x * scale), med(&on, key).map(|x| x * scale));
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) if a > 0.0 => format!("{:.2} ({better} is better)", b / a),
+                _ => "–".into(),
+            };
+            let _ = writeln!(out, "| {load} | {name} | {} | {} | {ratio} |", fmt_num(a), fmt_num(b));
+        }
+        let queue = of(format!("webhooks/{load}-queue"));
+        if !queue.is_empty() {
+            let refused: f64 = queue.iter().filter_map(|q| num(q, "webhook_events_refused")).sum();
+            let _ = writeln!(
+                out,
+                "| {load} | webhook events queued (median) / refused (all runs) | – | {} / {} | |",
+                fmt_num(med(&queue, "webhook_events_queued")),
+                fmt_num(Some(refused))
+            );
+        }
+        cmds.push(command(last_on));
+    }
+    if let Some(r) = of("webhooks/receiver".into()).last() {
+        let _ = writeln!(
+            out,
+            "\nThe slow receiver got {} requests holding {} events over all the `on` runs: the rest were still queued when \
+             each server stopped (the script's data directories are temporary).",
+            fmt_num(num(r, "webhook_requests")),
+            fmt_num(num(r, "webhook_events"))
+        );
+    }
+    let _ = writeln!(out, "\n<details><summary>Commands</summary>\n\n```sh\nbench/webhooks.sh   # runs, for off and on:");
+    for c in cmds {
+        let _ = writeln!(out, "{c}");
+    }
+    let _ = writeln!(out, "```\n</details>\n");
+}
+
 fn setup_table(out: &mut String, runs: &Runs, server: &str, title: &str, text: &str) {
     let cases = runs.cases(server, "");
     if cases.is_empty() {
@@ -327,7 +411,7 @@ fn median(xs: &mut [f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| xs[xs.len() / 2])
 }
 
-fn loadgen(out: &mut String, ours: &[Value], peer: &[Value]) {
+fn loadgen(out: &mut String, ours: &[Value], peer: &[Value], null: &[Value]) {
     let scen = |v: &Value| v.get("label").and_then(Value::as_str).and_then(|l| l.split_once('/')).map(|(_, s)| s.to_owned());
     let metric = |lines: &[Value], s: &str, f: &dyn Fn(&Value) -> Option<f64>| {
         let mut xs: Vec<f64> = lines.iter().filter(|v| scen(v).as_deref() == Some(s)).filter_map(f).collect();
@@ -356,10 +440,20 @@ fn loadgen(out: &mut String, ours: &[Value], peer: &[Value]) {
         ("fanout-1k-50", "p99 latency µs", p99),
         ("fanout-1k-50", "server CPU-µs/delivery", cpu),
     ];
-    let _ = writeln!(out, "| loadgen scenario | metric | Ferrocast | sockudo 5.0.1 (median of 3) | Ferrocast / sockudo |\n|---|---|---|---|---|");
+    let null_col = !null.is_empty();
+    let _ = writeln!(
+        out,
+        "| loadgen scenario | metric | Ferrocast (median) | sockudo 5.0.1 (median of 3) | Ferrocast / sockudo |{}\n|---|---|---|---|---|{}",
+        if null_col { " null broadcaster (median) |" } else { "" },
+        if null_col { "---|" } else { "" }
+    );
     for (s, name, f) in rows {
         let (a, b) = (metric(ours, s, &f), metric(peer, s, &f));
-        let _ = writeln!(out, "| {s} | {name} | {} | {} | {} |", fmt_num(a), fmt_num(b), ratio(a, b));
+        let _ = write!(out, "| {s} | {name} | {} | {} | {} |", fmt_num(a), fmt_num(b), ratio(a, b));
+        if null_col {
+            let _ = write!(out, " {} |", fmt_num(metric(null, s, &f)));
+        }
+        let _ = writeln!(out);
     }
     let losses: Vec<String> = ours.iter().map(|v| format!("{}: lost {}, gaps {}, disconnects {}, publish errors {}", scen(v).unwrap_or_default(),
         fmt_num(num(v, "lost")), fmt_num(num(v, "gaps")), fmt_num(num(v, "disconnects")), fmt_num(num(v, "publish_errors")))).collect();
@@ -398,20 +492,29 @@ pub fn run(a: &ReportArgs) -> Result<(), String> {
     scenarios(&mut out, &runs);
     soak(&mut out, &runs);
     setups(&mut out, &runs);
+    webhooks(&mut out, &lines);
     if let (Some(l), Some(b)) = (&a.loadgen, &a.baseline) {
         if let (Ok(ours), Ok(peer)) = (read_lines(l), read_lines(b)) {
             out.push_str("## Ferrocast vs sockudo on the shared load generator\n\n");
             let _ = writeln!(
                 out,
                 "Same generator (`shared/bench/loadgen`), same commands as the peer's baseline in `shared/bench/BASELINE.md`; \
-                 one run of Ferrocast, sockudo's median of three. Produced by `bench/loadgen-compare.sh`, which copies \
+                 Ferrocast's median of its runs (`REPS`), sockudo's median of three. Produced by `bench/loadgen-compare.sh`, which copies \
                  `shared/bench` to a writable directory and runs\n\n```sh\nSTART_CMD='exec $FERROCAST_BIN serve --config $WORK/ferrocast-bench.toml \
-                 --host 127.0.0.1 --port 6001 --metrics-port 0' LABEL=ferrocast-<commit> REPS=1 OUT=bench/results/loadgen-ferrocast.jsonl $WORK/baseline.sh\n```\n\n\
+                 --host 127.0.0.1 --port 6001 --metrics-port 0' LABEL=ferrocast-<commit> REPS=3 OUT=bench/results/loadgen-ferrocast.jsonl $WORK/baseline.sh\n```\n\n\
                  Raw lines: `{}`, `{}`. Latency is end to end (before the HTTP request → subscriber's parse).\n",
                 l.display(),
                 b.display()
             );
-            loadgen(&mut out, &ours, &peer);
+            let null = a.loadgen_null.as_ref().and_then(|p| read_lines(p).ok()).unwrap_or_default();
+            if !null.is_empty() {
+                out.push_str(
+                    "The last column is the null broadcaster (`bench/src/null/`) on the same generator \
+                     (`SERVER=null bench/loadgen-compare.sh`, raw lines `bench/results/loadgen-null.jsonl`): what this \
+                     machine gives a server that does nothing but write pre-framed bytes.\n\n",
+                );
+            }
+            loadgen(&mut out, &ours, &peer, &null);
         }
     }
     for p in &a.notes {

@@ -78,6 +78,7 @@ class Server:
             f"activity_timeout = {activity_timeout}\n"
             "[webhooks]\n"
             "batch_ms = 10\n"
+            "vacated_delay_ms = 100\n"
             "[[apps]]\n"
             f'id = "{APP_ID}"\n'
             f'key = "{APP_KEY}"\n'

@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use ferrocast_bench::scenarios::{churn, events, fanout, idle, soak};
-use ferrocast_bench::{raise_nofile_limit, report, watchdog};
+use ferrocast_bench::{raise_nofile_limit, receiver, report, watchdog};
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
@@ -33,6 +33,8 @@ enum Scenario {
     PresenceChurn(churn::ChurnArgs),
     /// Connections churning for minutes; server RSS before, during and after.
     Soak(soak::SoakArgs),
+    /// A webhook receiver that answers each request late (for `bench/webhooks.sh`).
+    SlowReceiver(receiver::ReceiverArgs),
     /// Writes BENCHMARKS.md from result files (no network).
     Report(report::ReportArgs),
 }
@@ -45,6 +47,7 @@ fn main() {
         Scenario::ClientEvents(a) => ("scenario", a.budget()),
         Scenario::PresenceChurn(a) => ("scenario", a.budget()),
         Scenario::Soak(a) => ("soak", a.budget()),
+        Scenario::SlowReceiver(a) => ("slow-receiver", Duration::from_secs(a.max_seconds)),
         Scenario::Report(a) => {
             if let Err(e) = report::run(a) {
                 eprintln!("ferrocast-bench report: {e}");
@@ -77,6 +80,7 @@ fn main() {
             Scenario::ClientEvents(a) => events::run(a).await,
             Scenario::PresenceChurn(a) => churn::run(a).await,
             Scenario::Soak(a) => soak::run(a).await,
+            Scenario::SlowReceiver(a) => receiver::run(a).await,
             Scenario::Report(_) => unreachable!("handled above"),
         }
     });

@@ -46,7 +46,7 @@ describe('webhooks', () => {
       ...DEFAULT_APP,
       webhooks: [{ url: `http://127.0.0.1:${receiver.port}/pusher/webhooks` }],
     };
-    env = await Env.start({ webhooks: { batch_ms: 10 }, apps: [app] });
+    env = await Env.start({ webhooks: { batch_ms: 10, vacated_delay_ms: 100 }, apps: [app] });
     sdkRef.sdk = env.sdk();
   });
   after(async () => {

@@ -18,7 +18,6 @@ use crate::listener::{self, ConnectionLimits, Inflight};
 use crate::metrics::Metrics;
 use crate::state::Shared;
 use crate::tls::{Tls, TlsError};
-use crate::webhooks::{LocalOccupancy, Occupancy, RedisOccupancy};
 
 /// How often expired cache-channel events are dropped.
 const CACHE_SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -148,7 +147,7 @@ impl Server {
         background.extend(shared.webhooks.start(
             shared.apps.clone(),
             shared.cluster.clone(),
-            occupancy(&shared),
+            crate::webhooks::open_occupancy(&shared.config.cluster, shared.cluster.node()),
         ));
         if let Some(tls) = &tls {
             background.push(tokio::spawn(tls.clone().watch()));
@@ -204,21 +203,6 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Where cluster-wide webhook transitions are settled: Redis when the cluster has it, else
-/// this node's own view.
-fn occupancy(shared: &Shared) -> Arc<dyn Occupancy> {
-    let c = &shared.config.cluster;
-    if c.adapter == AdapterKind::Redis {
-        match RedisOccupancy::new(&c.redis_url, &c.prefix, shared.cluster.node()) {
-            Ok(o) => return Arc::new(o),
-            Err(e) => {
-                tracing::error!(error = %e, "webhooks: invalid redis_url; occupancy is per node")
-            }
-        }
-    }
-    Arc::new(LocalOccupancy)
 }
 
 /// Polls `done` until it holds or `deadline` passes.

@@ -67,7 +67,7 @@ impl Shared {
             config.cluster.clone(),
         );
         let history = History::new(history, cluster.clone());
-        let webhooks = Webhooks::new(&config, metrics.webhooks());
+        let webhooks = Webhooks::new(&config, node, metrics.webhooks());
         Self {
             history,
             webhooks,

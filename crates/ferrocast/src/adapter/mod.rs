@@ -10,11 +10,13 @@
 mod local;
 mod nats;
 mod redis;
-mod redis_target;
+pub(crate) mod redis_target;
 
 pub use local::LocalAdapter;
+pub(crate) use nats::connect_options as nats_connect_options;
 pub use nats::NatsAdapter;
 pub use redis::RedisAdapter;
+pub(crate) use redis_target::RedisTarget;
 
 use bytes::Bytes;
 use std::time::Duration;

@@ -48,17 +48,11 @@ impl Adapter for NatsAdapter {
     }
 }
 
-async fn run(
-    url: String,
-    prefix: String,
-    node: u64,
-    mut outgoing: mpsc::Receiver<(Topic, Bytes)>,
-    events: mpsc::Sender<BusEvent>,
-) {
-    let conn_events = events.clone();
-    // Credentials go to async-nats as options, and the URL it gets has none: it does not read
-    // them from the URL, and it logs the URL it connects to.
-    let (address, userinfo) = split_userinfo(&url);
+/// The address to connect to and the options carrying `url`'s credentials. Credentials go to
+/// async-nats as options, and the URL it gets has none: it does not read them from the URL, and
+/// it logs the URL it connects to.
+pub(crate) fn connect_options(url: &str) -> (String, async_nats::ConnectOptions) {
+    let (address, userinfo) = split_userinfo(url);
     let mut options = async_nats::ConnectOptions::new();
     match userinfo.map(|u| u.split_once(':').ok_or(u)) {
         Some(Ok((user, pass))) => {
@@ -67,6 +61,18 @@ async fn run(
         Some(Err(token)) => options = options.token(percent_decode(token)),
         None => {}
     }
+    (address, options)
+}
+
+async fn run(
+    url: String,
+    prefix: String,
+    node: u64,
+    mut outgoing: mpsc::Receiver<(Topic, Bytes)>,
+    events: mpsc::Sender<BusEvent>,
+) {
+    let conn_events = events.clone();
+    let (address, options) = connect_options(&url);
     let options = options
         .retry_on_initial_connect()
         .event_callback(move |event| {

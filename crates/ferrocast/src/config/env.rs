@@ -21,10 +21,12 @@ pub const PREFIX: &str = "FERROCAST_PREFIX";
 pub const ADMIN_TOKEN: &str = "FERROCAST_ADMIN_TOKEN";
 pub const APP_STORE: &str = "FERROCAST_APP_STORE";
 pub const HISTORY_STORE: &str = "FERROCAST_HISTORY_STORE";
+pub const WEBHOOKS_QUEUE: &str = "FERROCAST_WEBHOOKS_QUEUE";
 
 /// Every variable this module reads, for the docs check.
-pub const ALL: [&str; 19] = [
+pub const ALL: [&str; 20] = [
     HISTORY_STORE,
+    WEBHOOKS_QUEUE,
     ADMIN_TOKEN,
     APP_STORE,
     HOST,
@@ -105,6 +107,18 @@ pub(super) fn apply(
                     other => {
                         return Err(bad(format!(
                             "expected sqlite, redis or memory, got {other:?}"
+                        )))
+                    }
+                }
+            }
+            WEBHOOKS_QUEUE => {
+                cfg.webhooks.queue = match value.as_str() {
+                    "auto" => super::WebhookQueueKind::Auto,
+                    "sqlite" => super::WebhookQueueKind::Sqlite,
+                    "redis" => super::WebhookQueueKind::Redis,
+                    other => {
+                        return Err(bad(format!(
+                            "expected auto, sqlite or redis, got {other:?}"
                         )))
                     }
                 }

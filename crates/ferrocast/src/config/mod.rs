@@ -18,7 +18,7 @@ pub use dashboard::DashboardConfig;
 pub use history::{HistoryConfig, HistoryRule, HistoryStoreKind, MAX_HISTORY_SIZE};
 pub use hooks::{FailureMode, Hook, HooksConfig};
 pub use redact::{redact_url, REDACTED};
-pub use webhooks::{WebhookEndpoint, WebhookSettings};
+pub use webhooks::{WebhookEndpoint, WebhookQueueKind, WebhookSettings};
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -314,7 +314,7 @@ impl Config {
             .validate()
             .map_err(|(field, reason)| invalid(field.into(), reason))?;
         self.webhooks
-            .validate()
+            .validate(self.cluster.adapter)
             .map_err(|(field, reason)| invalid(field.into(), reason))?;
         if self.outbox_capacity == 0 {
             return Err(invalid("outbox_capacity".into(), "must be at least 1"));

@@ -152,3 +152,45 @@ fn sizes_are_bounded_so_kib_never_overflow() {
     .expect_err("too large");
     assert!(e.to_string().contains("max_payload_kb"), "{e}");
 }
+
+#[test]
+fn the_webhook_queue_follows_the_adapter_and_redis_needs_it() {
+    let load = |toml: &str, vars: &[(&str, &str)]| {
+        Config::load(
+            Some((Path::new("f.toml"), toml)),
+            env(vars),
+            &Overrides::default(),
+        )
+    };
+    let local = load("", &[]).expect("defaults");
+    assert_eq!(local.webhooks.queue, WebhookQueueKind::Auto);
+    assert_eq!(
+        local.webhooks.queue.resolve(local.cluster.adapter),
+        WebhookQueueKind::Sqlite
+    );
+    let redis = load("[cluster]\nadapter = \"redis\"\n", &[]).expect("redis");
+    assert_eq!(
+        redis.webhooks.queue.resolve(redis.cluster.adapter),
+        WebhookQueueKind::Redis
+    );
+    let pinned = load(
+        "[cluster]\nadapter = \"redis\"\n",
+        &[("FERROCAST_WEBHOOKS_QUEUE", "sqlite")],
+    )
+    .expect("env");
+    assert_eq!(
+        pinned.webhooks.queue.resolve(pinned.cluster.adapter),
+        WebhookQueueKind::Sqlite,
+        "an explicit choice wins over auto"
+    );
+    let e = load("[webhooks]\nqueue = \"redis\"\n", &[]).expect_err("redis without its adapter");
+    assert!(e.to_string().contains("webhooks.queue"), "{e}");
+    let e = load(
+        "[cluster]\nadapter = \"nats\"\n",
+        &[("FERROCAST_WEBHOOKS_QUEUE", "redis")],
+    )
+    .expect_err("redis on nats");
+    assert!(e.to_string().contains("webhooks.queue"), "{e}");
+    let e = load("", &[("FERROCAST_WEBHOOKS_QUEUE", "postgres")]).expect_err("unknown");
+    assert!(e.to_string().contains("FERROCAST_WEBHOOKS_QUEUE"), "{e}");
+}

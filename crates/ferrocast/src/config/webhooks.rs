@@ -1,8 +1,11 @@
 //! Webhook settings: each app's endpoints (`[[apps.webhooks]]`: where, which events, which
-//! channels) and the server's delivery settings (`[webhooks]`: batching, retries, timeouts).
+//! channels) and the server's delivery settings (`[webhooks]`: batching, retries, timeouts,
+//! which queue).
 
 use ferrocast_protocol::webhook::EventType;
 use serde::{Deserialize, Serialize};
+
+use super::AdapterKind;
 
 /// One endpoint of an app: a URL, the event types it wants and the channels it cares about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +45,30 @@ pub(super) fn check_url(url: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Where webhook requests wait until delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookQueueKind {
+    /// `redis` with the Redis adapter, else `sqlite`.
+    #[default]
+    Auto,
+    /// `<data_dir>/webhooks.db`: this node's own queue.
+    Sqlite,
+    /// Redis at `cluster.redis_url`, keys under `cluster.prefix`: one queue for every node.
+    Redis,
+}
+
+impl WebhookQueueKind {
+    /// The queue used with `adapter`: `Sqlite` or `Redis`, never `Auto`.
+    pub fn resolve(self, adapter: AdapterKind) -> Self {
+        match (self, adapter) {
+            (Self::Auto, AdapterKind::Redis) => Self::Redis,
+            (Self::Auto, _) => Self::Sqlite,
+            (kind, _) => kind,
+        }
+    }
+}
+
 /// How webhooks are batched, queued and retried (the same for every app).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -58,9 +85,14 @@ pub struct WebhookSettings {
     pub backoff_ms: u64,
     /// Longest delay between two attempts, in milliseconds.
     pub backoff_max_ms: u64,
+    /// Milliseconds `channel_vacated` and `member_removed` wait before they are sent; a return
+    /// of the channel (or user) on the same node within it cancels both, as Pusher does.
+    pub vacated_delay_ms: u64,
     /// Events waiting between the socket path and the queue; beyond it new events are refused
     /// (counted in `ferrocast_webhook_events_refused_total` and logged).
     pub buffer: usize,
+    /// Where requests wait: `auto`, `sqlite` or `redis` (which needs the Redis adapter).
+    pub queue: WebhookQueueKind,
 }
 
 impl Default for WebhookSettings {
@@ -72,13 +104,24 @@ impl Default for WebhookSettings {
             max_attempts: 10,
             backoff_ms: 1000,
             backoff_max_ms: 300_000,
+            vacated_delay_ms: 3000,
             buffer: 100_000,
+            queue: WebhookQueueKind::Auto,
         }
     }
 }
 
 impl WebhookSettings {
-    pub(super) fn validate(&self) -> Result<(), (&'static str, &'static str)> {
+    pub(super) fn validate(
+        &self,
+        adapter: AdapterKind,
+    ) -> Result<(), (&'static str, &'static str)> {
+        if self.queue == WebhookQueueKind::Redis && adapter != AdapterKind::Redis {
+            return Err((
+                "webhooks.queue",
+                "redis needs cluster.adapter = \"redis\" (its connection is the queue's)",
+            ));
+        }
         if self.batch_max == 0 {
             return Err(("webhooks.batch_max", "must be at least 1"));
         }

@@ -44,10 +44,16 @@ pub(super) struct Delivery {
 impl Delivery {
     pub(super) async fn run(self: Arc<Self>) {
         let in_flight: Arc<Mutex<HashSet<(String, String)>>> = Arc::default();
+        // A queue out of reach (Redis down) is logged when it goes and when it comes back,
+        // not at every look.
+        let mut failing = false;
         loop {
             let mut wait = IDLE_POLL;
             match self.queue.heads().await {
                 Ok(heads) => {
+                    if std::mem::take(&mut failing) {
+                        tracing::info!("webhooks: the queue can be read again");
+                    }
                     let now = unix_now_ms();
                     for job in heads {
                         if job.due_ms > now {
@@ -66,7 +72,11 @@ impl Delivery {
                         });
                     }
                 }
-                Err(e) => tracing::error!(error = %e, "webhooks: cannot read the queue"),
+                Err(e) if !failing => {
+                    failing = true;
+                    tracing::error!(error = %e, "webhooks: cannot read the queue; delivery waits");
+                }
+                Err(e) => tracing::debug!(error = %e, "webhooks: still cannot read the queue"),
             }
             let _ = tokio::time::timeout(wait, self.kick.notified()).await;
         }

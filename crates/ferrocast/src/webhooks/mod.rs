@@ -1,17 +1,22 @@
 //! Pusher-compatible webhooks. The socket path reports what happened (`emit`), which only checks
 //! whether any endpoint of the app wants it and hands it to a bounded buffer, never waiting. The
-//! pipeline task (`pipeline.rs`) settles cluster-wide transitions (`occupancy.rs`), batches per
-//! endpoint (`batch.rs`) and writes each batch to the durable queue (`queue.rs`, `sqlite.rs`);
-//! the delivery task (`delivery.rs`) sends, retries and dead-letters from there.
+//! pipeline task (`pipeline.rs`) holds leaves for their grace period (`linger.rs`), settles
+//! cluster-wide transitions (`occupancy/`, which also vacates what dead nodes held), batches per
+//! endpoint (`batch.rs`) and writes each batch to the durable queue (`queue.rs`: `sqlite.rs` per
+//! node, or `redis_queue.rs` shared by a cluster); the delivery task (`delivery.rs`) sends,
+//! retries and dead-letters from there.
 //!
-//! The queue is opened on first use (or at start when an earlier run left one), so a server
-//! whose apps have no webhooks creates no file.
+//! The embedded queue is opened on first use (or at start when an earlier run left one), so a
+//! server whose apps have no webhooks creates no file. The Redis queue is opened at start: other
+//! nodes' requests (a dead node's among them) may be waiting in it.
 
 mod batch;
 pub(crate) mod delivery;
+mod linger;
 mod occupancy;
 mod pipeline;
 pub mod queue;
+mod redis_queue;
 mod report;
 mod sqlite;
 
@@ -24,14 +29,21 @@ use tokio::sync::{mpsc, oneshot, Notify, OnceCell};
 use crate::apps::{App, Apps};
 use crate::clock::unix_now_ms;
 use crate::cluster::Cluster;
-use crate::config::{Config, WebhookSettings};
+use crate::config::{ClusterConfig, Config, WebhookQueueKind, WebhookSettings};
 use crate::metrics::WebhookMetrics;
-pub use occupancy::{LocalOccupancy, Occupancy, RedisOccupancy};
+pub use occupancy::{
+    open as open_occupancy, LocalOccupancy, NatsOccupancy, Occupancy, RedisOccupancy,
+};
 use queue::{Queue, QueueError};
 
 /// What the pipeline is asked to do.
 enum Command {
     Event {
+        app_id: String,
+        event: WebhookEvent,
+    },
+    /// An event already settled for the cluster (a dead node's last-events): routed as is.
+    Settled {
         app_id: String,
         event: WebhookEvent,
     },
@@ -50,6 +62,11 @@ struct Inner {
     rx: Mutex<Option<mpsc::Receiver<Command>>>,
     settings: WebhookSettings,
     data_dir: PathBuf,
+    /// `Sqlite` or `Redis` (`webhooks.queue` resolved against the adapter).
+    queue_kind: WebhookQueueKind,
+    cluster: ClusterConfig,
+    /// This node's cluster id: who holds a lease in the shared queue.
+    node: u64,
     queue: OnceCell<Arc<dyn Queue>>,
     kick: Arc<Notify>,
     delivery: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -65,7 +82,7 @@ impl std::fmt::Debug for Webhooks {
 }
 
 impl Webhooks {
-    pub fn new(config: &Config, metrics: WebhookMetrics) -> Self {
+    pub fn new(config: &Config, node: u64, metrics: WebhookMetrics) -> Self {
         let (tx, rx) = mpsc::channel(config.webhooks.buffer);
         Self {
             inner: Arc::new(Inner {
@@ -73,6 +90,9 @@ impl Webhooks {
                 rx: Mutex::new(Some(rx)),
                 settings: config.webhooks.clone(),
                 data_dir: config.data_dir.clone(),
+                queue_kind: config.webhooks.queue.resolve(config.cluster.adapter),
+                cluster: config.cluster.clone(),
+                node,
                 queue: OnceCell::new(),
                 kick: Arc::default(),
                 delivery: Mutex::default(),
@@ -92,7 +112,14 @@ impl Webhooks {
         make: impl FnOnce() -> WebhookEvent,
     ) {
         let cfg = app.config();
-        if !cfg.webhooks.iter().any(|e| e.wants(kind, channel)) {
+        // The two sides of a transition go in together even when an endpoint wants only one:
+        // the cluster-wide settling and the leave grace period need to see both.
+        let partner = partner(kind);
+        if !cfg
+            .webhooks
+            .iter()
+            .any(|e| e.wants(kind, channel) || partner.is_some_and(|p| e.wants(p, channel)))
+        {
             return;
         }
         let cmd = Command::Event {
@@ -122,7 +149,13 @@ impl Webhooks {
         }
     }
 
-    /// Starts the pipeline (and the delivery, if a queue is left from an earlier run).
+    /// Hands the pipeline an event that stands for the cluster already; waits for room.
+    async fn settled(&self, app_id: String, event: WebhookEvent) {
+        let _ = self.inner.tx.send(Command::Settled { app_id, event }).await;
+    }
+
+    /// Starts the pipeline, the occupancy upkeep, and the delivery (with the shared queue, or
+    /// when an earlier run left an embedded one).
     pub fn start(
         &self,
         apps: Arc<Apps>,
@@ -143,13 +176,31 @@ impl Webhooks {
             webhooks: this.clone(),
             apps: apps.clone(),
             cluster,
-            occupancy,
+            occupancy: occupancy.clone(),
         };
-        let mut tasks = vec![tokio::spawn(pipeline.run(rx))];
-        if sqlite::SqliteQueue::exists(&self.inner.data_dir) {
+        let mut tasks = vec![
+            tokio::spawn(pipeline.run(rx)),
+            tokio::spawn(occupancy::run_upkeep(occupancy, this.clone(), apps.clone())),
+        ];
+        let left = sqlite::SqliteQueue::exists(&self.inner.data_dir);
+        let waiting = match self.inner.queue_kind {
+            WebhookQueueKind::Redis => {
+                if left {
+                    tracing::warn!(
+                        data_dir = %self.inner.data_dir.display(),
+                        "webhooks: the queue is in Redis; requests still in webhooks.db (an \
+                         earlier run's embedded queue) are not sent: run once with \
+                         webhooks.queue = \"sqlite\" until they are, then remove the file"
+                    );
+                }
+                true
+            }
+            _ => left,
+        };
+        if waiting {
             tasks.push(tokio::spawn(async move {
                 if let Err(e) = this.queue(&apps).await {
-                    tracing::error!(error = %e, "webhooks: cannot open the queue left by the last run");
+                    tracing::error!(error = %e, "webhooks: cannot open the queue");
                 }
             }));
         }
@@ -173,8 +224,15 @@ impl Webhooks {
         self.inner
             .queue
             .get_or_try_init(|| async {
-                let q: Arc<dyn Queue> =
-                    Arc::new(sqlite::SqliteQueue::open(&self.inner.data_dir).await?);
+                let inner = &self.inner;
+                let q: Arc<dyn Queue> = match inner.queue_kind {
+                    WebhookQueueKind::Redis => Arc::new(redis_queue::RedisQueue::new(
+                        &inner.cluster,
+                        inner.node,
+                        redis_queue::lease_for(inner.settings.timeout_ms),
+                    )?),
+                    _ => Arc::new(sqlite::SqliteQueue::open(&inner.data_dir).await?),
+                };
                 let delivery = delivery::Delivery {
                     queue: q.clone(),
                     apps: apps.clone(),
@@ -198,6 +256,17 @@ impl Webhooks {
     /// Wakes the delivery (new requests, replayed dead letters).
     pub fn kick(&self) {
         self.inner.kick.notify_one();
+    }
+}
+
+/// The other side of a 0↔1 transition event type.
+fn partner(kind: EventType) -> Option<EventType> {
+    match kind {
+        EventType::ChannelOccupied => Some(EventType::ChannelVacated),
+        EventType::ChannelVacated => Some(EventType::ChannelOccupied),
+        EventType::MemberAdded => Some(EventType::MemberRemoved),
+        EventType::MemberRemoved => Some(EventType::MemberAdded),
+        _ => None,
     }
 }
 

@@ -202,16 +202,21 @@ pub async fn start_node(
 
 /// A node run as its own process on `adapter`, so it can be killed with SIGKILL.
 pub fn process_node(adapter: AdapterKind, addr: &str, prefix: &str) -> ProcessNode {
+    process::spawn(prefix, &process_node_toml(adapter, addr, prefix))
+}
+
+/// The configuration of `process_node`; it ends inside the app's `[[apps]]` table, so an
+/// `[[apps.webhooks]]` table appended belongs to the app.
+pub fn process_node_toml(adapter: AdapterKind, addr: &str, prefix: &str) -> String {
     let (kind, url) = match adapter {
         AdapterKind::Nats => ("nats", format!("nats_url = \"nats://{addr}\"")),
         _ => ("redis", format!("redis_url = \"redis://{addr}\"")),
     };
-    let toml = format!(
+    format!(
         "app_store = \"config\"\n[cluster]\nadapter = \"{kind}\"\n{url}\n\
          prefix = \"{prefix}\"\nheartbeat_ms = 200\nnode_timeout_ms = 1500\n\n[[apps]]\nid = \"test-app\"\n\
          key = \"test-key\"\nsecret = \"test-secret\"\n"
-    );
-    process::spawn(prefix, &toml)
+    )
 }
 
 pub async fn watchlists_see_the_whole_cluster(adapter: AdapterKind, addr: &str) {

@@ -32,6 +32,7 @@ mod secrets;
 mod webhooks_cluster;
 mod webhooks_delivery;
 mod webhooks_events;
+mod webhooks_shared_queue;
 mod ws_channels;
 mod ws_client_events;
 mod ws_connect;

@@ -24,6 +24,7 @@ pub fn webhook_config(receiver: &Receiver, types: Vec<EventType>) -> (AppConfig,
     cfg.webhooks.batch_ms = 10;
     cfg.webhooks.backoff_ms = 20;
     cfg.webhooks.backoff_max_ms = 100;
+    cfg.webhooks.vacated_delay_ms = 100;
     (app, cfg)
 }
 
@@ -38,6 +39,56 @@ fn named(events: &[Value], name: &str) -> Vec<Value> {
             e
         })
         .collect()
+}
+
+#[tokio::test]
+async fn a_quick_return_cancels_the_leave_and_a_real_leave_waits_out_the_grace_period() {
+    let receiver = Receiver::start().await;
+    let (app, mut cfg) = webhook_config(&receiver, vec![]);
+    cfg.webhooks.vacated_delay_ms = 1500;
+    let server = TestServer::with_config(cfg).await;
+
+    let mut a = server.connect("test-key").await;
+    a.join(&app, "presence-room", "alice", json!(null)).await;
+    a.subscribe("public-reload").await;
+    // A page reload: the socket goes, a new one comes back within the grace period.
+    drop(a);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let mut b = server.connect("test-key").await;
+    b.join(&app, "presence-room", "alice", json!(null)).await;
+    b.subscribe("public-reload").await;
+    // A real leave: only this channel's vacated may come, and not before the grace period.
+    b.subscribe("public-gone").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let left = std::time::Instant::now();
+    b.unsubscribe("public-gone").await;
+    crate::harness::eventually_async("public-gone vacated", || async {
+        !named(&receiver.events(), "channel_vacated").is_empty()
+    })
+    .await;
+    assert!(
+        left.elapsed() >= std::time::Duration::from_millis(1400),
+        "vacated was sent after {:?}, before the grace period ended",
+        left.elapsed()
+    );
+    // Long enough for the reload's leaves to have been sent, had they not been cancelled.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let events = receiver.events();
+    let vacated = named(&events, "channel_vacated");
+    assert_eq!(vacated, [json!({"channel": "public-gone"})]);
+    assert!(named(&events, "member_removed").is_empty(), "{events:?}");
+    let occupied = named(&events, "channel_occupied");
+    let count = |c: &str| occupied.iter().filter(|e| e["channel"] == c).count();
+    assert_eq!(
+        (
+            count("presence-room"),
+            count("public-reload"),
+            count("public-gone")
+        ),
+        (1, 1, 1),
+        "the return was not announced again: {events:?}"
+    );
+    assert_eq!(named(&events, "member_added").len(), 1, "{events:?}");
 }
 
 #[tokio::test]
