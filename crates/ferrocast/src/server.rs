@@ -167,6 +167,7 @@ impl Server {
         let main = tokio::spawn(listener::serve(
             listener,
             crate::api::router(shared.clone()),
+            Some(shared.clone()),
             tls,
             limits,
             stop_rx.clone(),
@@ -175,6 +176,7 @@ impl Server {
         let ops = tokio::spawn(listener::serve(
             ops_listener,
             crate::api::ops_router(shared.clone()),
+            None,
             None,
             limits,
             stop_rx,

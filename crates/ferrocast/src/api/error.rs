@@ -42,6 +42,8 @@ pub enum ApiError {
     RateLimited(u32),
     #[error("Too many connections are being set up; retry shortly")]
     Busy,
+    #[error("This path takes WebSocket connections only")]
+    UpgradeRequired,
     #[error("Missing or wrong admin token")]
     AdminUnauthorized,
     #[error("Invalid {field}: {reason}")]
@@ -85,6 +87,7 @@ impl ApiError {
             | Self::HistoryUnavailable(_)
             | Self::QueueUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::AdminUnauthorized => StatusCode::UNAUTHORIZED,
+            Self::UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             Self::InvalidField { .. } => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } | Self::ReadOnlyStore => StatusCode::CONFLICT,
             Self::InvalidJson(_) | Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
@@ -111,6 +114,7 @@ impl ApiError {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::RateLimited(_) => "rate_limited",
             Self::Busy => "busy",
+            Self::UpgradeRequired => "upgrade_required",
             Self::AdminUnauthorized => "invalid_admin_token",
             Self::InvalidField { .. } => "invalid_field",
             Self::Conflict { .. } => "conflict",

@@ -15,9 +15,6 @@ pub mod signed;
 mod users;
 mod webhooks;
 
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::State;
 use axum::http::{HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,7 +22,6 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use crate::state::Shared;
-use crate::ws;
 pub(crate) use admin::Admin;
 use error::ApiError;
 pub(crate) use events::publish_one;
@@ -81,11 +77,9 @@ pub fn router(shared: Shared) -> Router {
     } else {
         Router::new()
     };
-    let router = Router::new().route("/app/{key}", get(ws::upgrade));
-    // Test builds only: the Autobahn suite's echo endpoint (scripts/autobahn.sh).
-    #[cfg(feature = "autobahn-echo")]
-    let router = router.route(ws::echo::PATH, get(ws::echo::upgrade));
-    router
+    // WebSocket upgrades never get here: the listener answers them (`ws::handshake`).
+    Router::new()
+        .route("/app/{key}", get(upgrade_required))
         .merge(admin)
         .merge(dashboard)
         .route("/", get(health::health))
@@ -127,12 +121,10 @@ async fn method_not_allowed() -> Response {
     ApiError::MethodNotAllowed.into_response()
 }
 
-async fn not_found(
-    State(shared): State<Shared>,
-    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    match upgrade {
-        Ok(ws) => ws::wrong_path(ws, &shared.config).await,
-        Err(_) => ApiError::NotFound.into_response(),
-    }
+async fn not_found() -> Response {
+    ApiError::NotFound.into_response()
+}
+
+async fn upgrade_required() -> Response {
+    ApiError::UpgradeRequired.into_response()
 }

@@ -3,11 +3,17 @@
 //! server holds, so Pusher clients and the Autobahn echo fail the same way.
 
 #[cfg(feature = "autobahn-echo")]
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use std::error::Error as _;
+use futures_util::SinkExt;
 #[cfg(feature = "autobahn-echo")]
 use std::time::Duration;
+#[cfg(feature = "autobahn-echo")]
+use tungstenite::protocol::frame::CloseFrame;
 use tungstenite::Error as WsError;
+#[cfg(feature = "autobahn-echo")]
+use tungstenite::{Message, Utf8Bytes};
+
+#[cfg(feature = "autobahn-echo")]
+use super::Socket;
 
 /// A malformed frame: reserved bits, bad opcode, unmasked, bad control frame, bad fragments.
 pub(super) const PROTOCOL_ERROR: u16 = 1002;
@@ -22,9 +28,8 @@ const CLOSE_WRITE: Duration = Duration::from_secs(1);
 
 /// The close code and reason for a read error, or `None` when the transport itself failed
 /// (reset, EOF) and there is nobody to tell.
-pub(super) fn failure(e: &axum::Error) -> Option<(u16, &'static str)> {
-    let inner = e.source()?.downcast_ref::<WsError>()?;
-    match inner {
+pub(super) fn failure(e: &WsError) -> Option<(u16, &'static str)> {
+    match e {
         WsError::Utf8(_) => Some((INVALID_PAYLOAD, "Invalid UTF-8")),
         WsError::Capacity(_) => Some((TOO_BIG, "Message too big")),
         WsError::Protocol(p) if is_transport(p) => None,
@@ -42,7 +47,7 @@ fn is_transport(p: &tungstenite::error::ProtocolError) -> bool {
 // The echo holds the whole socket; Pusher sessions write their Close through the writer.
 #[cfg(feature = "autobahn-echo")]
 /// Sends the Close frame `e` calls for, if any. The caller drops the socket afterwards.
-pub(super) async fn fail(ws: &mut WebSocket, e: &axum::Error) {
+pub(super) async fn fail(ws: &mut Socket, e: &WsError) {
     if let Some((code, reason)) = failure(e) {
         send(ws, code, reason).await;
     }
@@ -51,9 +56,9 @@ pub(super) async fn fail(ws: &mut WebSocket, e: &axum::Error) {
 // The echo holds the whole socket; Pusher sessions write their Close through the writer.
 #[cfg(feature = "autobahn-echo")]
 /// Sends a Close frame with `code`, giving up after a short wait.
-pub(super) async fn send(ws: &mut WebSocket, code: u16, reason: &'static str) {
+pub(super) async fn send(ws: &mut Socket, code: u16, reason: &'static str) {
     let frame = Message::Close(Some(CloseFrame {
-        code,
+        code: code.into(),
         reason: Utf8Bytes::from_static(reason),
     }));
     let _ = tokio::time::timeout(CLOSE_WRITE, ws.send(frame)).await;
@@ -65,12 +70,11 @@ mod tests {
     use tungstenite::error::{CapacityError, ProtocolError};
 
     fn code(e: WsError) -> Option<u16> {
-        failure(&axum::Error::new(e)).map(|(code, _)| code)
+        failure(&e).map(|(code, _)| code)
     }
 
     #[test]
     fn read_errors_map_to_rfc_6455_close_codes() {
-        // Fails if axum stops wrapping the tungstenite version named in Cargo.toml.
         assert_eq!(code(WsError::Utf8("bad".into())), Some(INVALID_PAYLOAD));
         let too_long = CapacityError::MessageTooLong {
             size: 2,

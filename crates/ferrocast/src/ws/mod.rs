@@ -1,35 +1,40 @@
 //! The WebSocket edge: `GET /app/{key}?protocol=7` is checked (draining, app, origin, protocol
 //! version, connections per client address, connection quota, concurrent handshakes) and
 //! upgraded into a session, or upgraded only to be told the Pusher error code and closed, which
-//! is how pusher-js learns why.
+//! is how pusher-js learns why. The handshake itself is `handshake.rs`, on the listener's
+//! socket.
 
 mod close;
 mod connection;
 #[cfg(feature = "autobahn-echo")]
 pub mod echo;
+pub mod handshake;
 mod heartbeat;
 mod session;
 mod writer;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
 use ferrocast_protocol::{ErrorCode, SUPPORTED_PROTOCOLS};
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::api::error::ApiError;
 use crate::apps::{App, ConnectionSlot};
 use crate::config::Config;
 use crate::peers::PeerSlot;
 use crate::state::Shared;
+use handshake::{Io, Prefixed, UpgradeRequest};
 
 /// Read and write buffers per connection. Small, because idle connections are the common case;
 /// they grow for large messages and shrink back.
 const SOCKET_BUFFER: usize = 4 * 1024;
+
+/// Every WebSocket the server holds.
+pub(crate) type Socket = WebSocketStream<Prefixed<Box<dyn Io>>>;
 
 /// Why a connection is refused: the Pusher code and a message for the client.
 struct Refusal {
@@ -53,48 +58,69 @@ impl Refusal {
     }
 }
 
-pub async fn upgrade(
-    State(shared): State<Shared>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Path(key): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
-) -> Response {
-    let _permit = match handshake_permit(&shared) {
+/// Answers an upgrade request the listener read from `io` (`read` holds the bytes it read):
+/// `/app/{key}` becomes a session, or is told the Pusher error code and closed, which is how
+/// pusher-js learns why; any other path is told 4005 so clients stop retrying.
+pub async fn serve(
+    mut io: Box<dyn Io>,
+    read: BytesMut,
+    req: UpgradeRequest,
+    peer: SocketAddr,
+    shared: Shared,
+) {
+    let permit = match handshake_permit(&shared) {
         Ok(p) => p,
-        Err(busy) => return busy.into_response(),
+        Err(busy) => {
+            let _ = io.write_all(&handshake::error_response(&busy)).await;
+            return;
+        }
     };
-    let ws = configure(ws, &shared.config);
-    let origin = headers
+    let io = Prefixed::new(read, io).write_first(req.response());
+    let socket =
+        WebSocketStream::from_raw_socket(io, Role::Server, Some(config(&shared.config))).await;
+    #[cfg(feature = "autobahn-echo")]
+    if req.path == echo::PATH {
+        drop(permit);
+        let write_timeout = std::time::Duration::from_secs(shared.config.write_timeout);
+        return echo::echo(socket, write_timeout).await;
+    }
+    let Some(key) = req.path.strip_prefix("/app/").filter(|k| !k.contains('/')) else {
+        drop(permit);
+        let code = ErrorCode::PathNotFound;
+        return session::refuse(socket, code, code.message().to_owned()).await;
+    };
+    let key = crate::url_parts::percent_decode(key);
+    let protocol = req.query.as_deref().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "protocol")
+            .map(|(_, v)| v.into_owned())
+    });
+    let origin = req
+        .headers
         .get(axum::http::header::ORIGIN)
         .and_then(|o| o.to_str().ok());
-    let client = shared.peers.client_ip(peer, &headers);
-    match admit(
-        &shared,
-        &key,
-        query.get("protocol").map(String::as_str),
-        origin,
-        client,
-    ) {
+    let client = shared.peers.client_ip(peer, &req.headers);
+    let admitted = admit(&shared, &key, protocol.as_deref(), origin, client);
+    // The connect hook and, while someone watches, the debug feed are told the origin.
+    let origin = origin.map(str::to_owned);
+    drop(req);
+    drop(permit);
+    match admitted {
         Ok((app, slot, peer_slot)) => {
-            // The connect hook and, while someone watches, the debug feed are told the origin.
-            let origin = origin.map(str::to_owned);
-            ws.on_upgrade(move |socket| async move {
-                session::run(socket, shared, app, slot, origin).await;
-                drop(peer_slot);
-            })
+            session::run(socket, shared, app, slot, origin).await;
+            drop(peer_slot);
         }
         Err(r) => {
             tracing::debug!(code = r.code.code(), app = %r.app, %client, "connection refused");
             shared.metrics.connection_refused(&r.app, r.code.code());
-            ws.on_upgrade(move |socket| session::refuse(socket, r.code, r.message))
+            session::refuse(socket, r.code, r.message).await;
         }
     }
 }
 
-/// One of the `max_concurrent_handshakes` slots, held until the upgrade response is built;
-/// beyond the limit, a 503 at the HTTP level so a handshake flood costs as little as possible.
+/// One of the `max_concurrent_handshakes` slots, held until the connection is admitted or
+/// refused; beyond the limit, a 503 at the HTTP level so a handshake flood costs as little as
+/// possible.
 fn handshake_permit(shared: &Shared) -> Result<OwnedSemaphorePermit, ApiError> {
     shared
         .handshakes
@@ -103,21 +129,15 @@ fn handshake_permit(shared: &Shared) -> Result<OwnedSemaphorePermit, ApiError> {
         .map_err(|_| ApiError::Busy)
 }
 
-/// The WebSocket settings of every upgrade the server accepts: buffer sizes and the frame and
-/// message caps. The one place they are set, so the Autobahn echo tests what clients get.
-fn configure(ws: WebSocketUpgrade, config: &Config) -> WebSocketUpgrade {
+/// The WebSocket settings of every connection the server accepts: buffer sizes and the frame
+/// and message caps. The one place they are set, so the Autobahn echo tests what clients get.
+fn config(config: &Config) -> WebSocketConfig {
     let max = config.max_message_kb * 1024;
-    ws.read_buffer_size(SOCKET_BUFFER)
+    WebSocketConfig::default()
+        .read_buffer_size(SOCKET_BUFFER)
         .write_buffer_size(SOCKET_BUFFER)
-        .max_message_size(max)
-        .max_frame_size(max)
-}
-
-/// A WebSocket upgrade on any other path: told 4005 so clients stop retrying.
-pub async fn wrong_path(ws: WebSocketUpgrade, config: &Config) -> Response {
-    let code = ErrorCode::PathNotFound;
-    configure(ws, config)
-        .on_upgrade(move |socket| session::refuse(socket, code, code.message().to_owned()))
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max))
 }
 
 fn admit(

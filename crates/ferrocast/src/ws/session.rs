@@ -3,17 +3,18 @@
 //! connection's writer task (`writer.rs`); the actor queues frames to it through the outbox and,
 //! at the end, takes the sink back to write the closing frames.
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use ferrocast_protocol::{ErrorCode, ServerMessage, SocketId};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use super::close;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
-use super::writer;
+use super::{writer, Socket};
 use crate::apps::{App, ConnectionSlot};
 use crate::debug_feed::DebugEvent;
 use crate::hooks::Verdict;
@@ -22,7 +23,7 @@ use crate::outbox::outbox;
 use crate::state::Shared;
 
 pub(super) async fn run(
-    ws: WebSocket,
+    ws: Socket,
     shared: Shared,
     app: Arc<App>,
     mut slot: ConnectionSlot,
@@ -114,7 +115,8 @@ pub(super) async fn run(
                         let msg = ServerMessage::Error { code: ErrorCode::InvalidMessage, message: "Binary frames are not supported" };
                         handle.send(msg.encode());
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => heartbeat.on_frame(now, true),
+                    // `Frame` is for writing raw frames; reads never yield it.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => heartbeat.on_frame(now, true),
                     // tungstenite has queued the echo of the client's Close (RFC 6455 5.5.1);
                     // flush it so the client sees a clean close, not a dropped socket.
                     Some(Ok(Message::Close(_))) => break End::EchoClose,
@@ -213,7 +215,7 @@ async fn finish(
 }
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
-pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) {
+pub(super) async fn refuse(mut ws: Socket, code: ErrorCode, message: String) {
     let frame = ServerMessage::Error {
         code,
         message: &message,
@@ -222,13 +224,13 @@ pub(super) async fn refuse(mut ws: WebSocket, code: ErrorCode, message: String) 
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
         ws.send(writer::text(frame)).await?;
         ws.send(Message::Close(Some(CloseFrame {
-            code: code.code(),
+            code: code.code().into(),
             reason: Utf8Bytes::from(message),
         })))
         .await?;
         // Wait briefly for the client's close reply, so the close is clean.
-        while let Some(Ok(_)) = ws.recv().await {}
-        Ok::<_, axum::Error>(())
+        while let Some(Ok(_)) = ws.next().await {}
+        Ok::<_, tungstenite::Error>(())
     })
     .await;
 }

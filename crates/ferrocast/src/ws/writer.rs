@@ -4,18 +4,19 @@
 //! side, and tungstenite zero-filled its read buffer before each read that found nothing (40 %
 //! of user-space instructions in the fan-out profile, bench/profile.md).
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use bytes::Bytes;
 use futures_util::stream::SplitSink;
 use futures_util::SinkExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
+use tungstenite::protocol::frame::CloseFrame;
+use tungstenite::{Message, Utf8Bytes};
 
 use crate::apps::App;
 use crate::outbox::Outgoing;
 
-pub(super) type Sink = SplitSink<WebSocket, Message>;
+pub(super) type Sink = SplitSink<super::Socket, Message>;
 
 /// Frames written per flush at most, so one busy socket cannot hold the sink for long.
 const MAX_BATCH: usize = 64;
@@ -95,8 +96,11 @@ pub(super) async fn close(
         if let Some(frame) = error {
             sink.feed(text(frame)).await?;
         }
-        sink.send(Message::Close(Some(CloseFrame { code, reason })))
-            .await
+        sink.send(Message::Close(Some(CloseFrame {
+            code: code.into(),
+            reason,
+        })))
+        .await
     })
     .await;
 }

@@ -38,5 +38,6 @@ mod ws_client_events;
 mod ws_connect;
 mod ws_errors;
 mod ws_framing;
+mod ws_handshake;
 mod ws_presence;
 mod ws_users;
