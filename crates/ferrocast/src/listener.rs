@@ -100,7 +100,7 @@ pub async fn serve(
                 None => conn.serve(Box::new(tcp)).await,
                 Some(tls) => match tokio::time::timeout(
                     limits.header_read_timeout,
-                    Box::pin(tls.acceptor().accept(tcp)),
+                    tls.acceptor().accept(tcp),
                 )
                 .await
                 {
@@ -126,14 +126,7 @@ struct Conn {
 impl Conn {
     async fn serve(self, mut io: Box<dyn Io>) {
         let Some(shared) = self.upgrades.clone() else {
-            return Box::pin(serve_http(
-                io,
-                self.peer,
-                self.router,
-                self.limits,
-                self.stop,
-            ))
-            .await;
+            return self.http(io).await;
         };
         let mut head = BytesMut::with_capacity(1024);
         let max = self.limits.max_header_bytes.max(8192);
@@ -150,21 +143,17 @@ impl Conn {
                 drop(self.guard);
                 tokio::spawn(crate::ws::serve(io, head, req, self.peer, shared));
             }
-            Ok(Sniffed::Http) => {
-                // Boxed, so the task of a WebSocket, which lives on, is not sized for hyper's.
-                let io = Prefixed::new(head, io);
-                Box::pin(serve_http(
-                    io,
-                    self.peer,
-                    self.router,
-                    self.limits,
-                    self.stop,
-                ))
-                .await;
-            }
+            Ok(Sniffed::Http) => self.http(Prefixed::new(head, io)).await,
             Ok(Sniffed::Gone) => {}
             Err(_) => tracing::debug!(peer = %self.peer, "request head timed out"),
         }
+    }
+
+    async fn http<I>(self, io: I)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        serve_http(io, self.peer, self.router, self.limits, self.stop).await;
     }
 }
 
