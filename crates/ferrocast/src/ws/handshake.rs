@@ -5,7 +5,9 @@
 //! far put back in front of the stream (`Prefixed`).
 //!
 //! The `101 Switching Protocols` answer is held back and written together with the first frame
-//! the session sends (`pusher:connection_established` or the refusal), in one syscall.
+//! the session sends (`pusher:connection_established` or the refusal), in one syscall; where no
+//! frame follows at once (an app with a connect hook, the Autobahn echo) it is written straight
+//! away.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::{Buf, BytesMut};

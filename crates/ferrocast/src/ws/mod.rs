@@ -81,6 +81,9 @@ pub async fn serve(
     #[cfg(feature = "autobahn-echo")]
     if req.path == echo::PATH {
         drop(permit);
+        let mut socket = socket;
+        // The echo speaks only when spoken to, and the client waits for the 101 first.
+        switch_now(&mut socket).await;
         let write_timeout = std::time::Duration::from_secs(shared.config.write_timeout);
         return echo::echo(socket, write_timeout).await;
     }
@@ -107,6 +110,11 @@ pub async fn serve(
     drop(permit);
     match admitted {
         Ok((app, slot, peer_slot)) => {
+            let mut socket = socket;
+            if app.config().hooks.connect.is_some() {
+                // The first frame waits for the app's connect hook; the handshake does not.
+                switch_now(&mut socket).await;
+            }
             session::run(socket, shared, app, slot, origin).await;
             drop(peer_slot);
         }
@@ -116,6 +124,12 @@ pub async fn serve(
             session::refuse(socket, r.code, r.message).await;
         }
     }
+}
+
+/// Writes the held-back `101` now rather than with the first frame. A failed write shows up
+/// as the session's first read or write error.
+async fn switch_now(socket: &mut Socket) {
+    let _ = socket.get_mut().flush().await;
 }
 
 /// One of the `max_concurrent_handshakes` slots, held until the connection is admitted or

@@ -2,6 +2,7 @@
 //! allowing, denying (the client sees a Pusher error), supplying or rewriting, and timing out
 //! under each failure mode. Hook requests are signed like webhooks.
 
+use crate::harness::raw::RawClient;
 use crate::harness::receiver::Receiver;
 use crate::harness::{test_app, TestServer, WsClient};
 use ferrocast::config::{AppConfig, FailureMode, Hook, HooksConfig};
@@ -109,6 +110,32 @@ async fn connect_hook_timeout_follows_its_failure_mode() {
             );
         }
     }
+}
+
+#[tokio::test]
+async fn a_slow_connect_hook_does_not_hold_back_the_handshake() {
+    let receiver = Receiver::start().await;
+    receiver.set_delay_ms(1000);
+    let hooks = HooksConfig {
+        connect: Some(Hook {
+            url: receiver.url("/connect"),
+            timeout_ms: 5000,
+            failure: FailureMode::Allow,
+        }),
+        ..Default::default()
+    };
+    let (_, server) = server_with(hooks).await;
+    let started = std::time::Instant::now();
+    let mut c = RawClient::websocket(server.addr, "/app/test-key?protocol=7").await;
+    let switched = started.elapsed();
+    assert!(
+        switched < std::time::Duration::from_millis(700),
+        "the 101 waited for the hook: {switched:?}"
+    );
+    let (_, first) = c.read_frame().await.expect("a first frame after the hook");
+    let first: Value = serde_json::from_slice(&first).expect("json");
+    assert_eq!(first["event"], "pusher:connection_established");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
 }
 
 #[tokio::test]
