@@ -124,8 +124,8 @@ struct Conn {
 }
 
 impl Conn {
-    async fn serve(self, mut io: Box<dyn Io>) {
-        let Some(shared) = self.upgrades.clone() else {
+    async fn serve(mut self, mut io: Box<dyn Io>) {
+        let Some(shared) = self.upgrades.take() else {
             return self.http(io).await;
         };
         let mut head = BytesMut::with_capacity(1024);

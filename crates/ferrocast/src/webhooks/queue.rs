@@ -74,8 +74,14 @@ pub trait Queue: Send + Sync + 'static {
     fn push(&self, jobs: Vec<NewJob>) -> QueueFuture<'_, ()>;
     fn heads(&self) -> QueueFuture<'_, Vec<Job>>;
     fn delivered(&self, id: i64) -> QueueFuture<'_, ()>;
-    fn retry<'a>(&'a self, id: i64, due_ms: u64, error: &'a str) -> QueueFuture<'a, ()>;
-    fn bury<'a>(&'a self, id: i64, error: &'a str) -> QueueFuture<'a, ()>;
+    /// Records a failed attempt: due again at `due_ms`, or (without one) a dead letter.
+    fn failed<'a>(&'a self, id: i64, due_ms: Option<u64>, error: &'a str) -> QueueFuture<'a, ()>;
+    fn retry<'a>(&'a self, id: i64, due_ms: u64, error: &'a str) -> QueueFuture<'a, ()> {
+        self.failed(id, Some(due_ms), error)
+    }
+    fn bury<'a>(&'a self, id: i64, error: &'a str) -> QueueFuture<'a, ()> {
+        self.failed(id, None, error)
+    }
     fn dead_letters<'a>(&'a self, app_id: &'a str) -> QueueFuture<'a, Vec<DeadLetter>>;
     /// Replays the app's dead letters (`ids`, or all of them); returns how many.
     fn replay<'a>(&'a self, app_id: &'a str, ids: Option<&'a [i64]>) -> QueueFuture<'a, usize>;

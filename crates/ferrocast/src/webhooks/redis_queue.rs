@@ -222,7 +222,12 @@ impl RedisQueue {
         result.map_err(unavailable)
     }
 
-    async fn failed(&self, id: i64, due_ms: Option<u64>, error: &str) -> Result<(), QueueError> {
+    async fn record_failure(
+        &self,
+        id: i64,
+        due_ms: Option<u64>,
+        error: &str,
+    ) -> Result<(), QueueError> {
         let due = due_ms.map(|d| d.to_string()).unwrap_or_default();
         let args = vec![
             self.node.clone(),
@@ -280,12 +285,8 @@ impl Queue for RedisQueue {
         })
     }
 
-    fn retry<'a>(&'a self, id: i64, due_ms: u64, error: &'a str) -> QueueFuture<'a, ()> {
-        Box::pin(self.failed(id, Some(due_ms), error))
-    }
-
-    fn bury<'a>(&'a self, id: i64, error: &'a str) -> QueueFuture<'a, ()> {
-        Box::pin(self.failed(id, None, error))
+    fn failed<'a>(&'a self, id: i64, due_ms: Option<u64>, error: &'a str) -> QueueFuture<'a, ()> {
+        Box::pin(self.record_failure(id, due_ms, error))
     }
 
     fn dead_letters<'a>(&'a self, app_id: &'a str) -> QueueFuture<'a, Vec<DeadLetter>> {

@@ -86,7 +86,12 @@ impl SqliteQueue {
     }
 
     /// Records a failed attempt: due again at `due_ms`, or (without one) a dead letter.
-    async fn failed(&self, id: i64, due_ms: Option<u64>, error: &str) -> Result<(), QueueError> {
+    async fn record_failure(
+        &self,
+        id: i64,
+        due_ms: Option<u64>,
+        error: &str,
+    ) -> Result<(), QueueError> {
         sqlx::query(
             "UPDATE webhook_jobs SET attempts = attempts + 1, due_ms = COALESCE(?, due_ms),
              dead = ?, last_error = ?, updated_ms = ? WHERE id = ?",
@@ -182,12 +187,8 @@ impl Queue for SqliteQueue {
         })
     }
 
-    fn retry<'a>(&'a self, id: i64, due_ms: u64, error: &'a str) -> QueueFuture<'a, ()> {
-        Box::pin(self.failed(id, Some(due_ms), error))
-    }
-
-    fn bury<'a>(&'a self, id: i64, error: &'a str) -> QueueFuture<'a, ()> {
-        Box::pin(self.failed(id, None, error))
+    fn failed<'a>(&'a self, id: i64, due_ms: Option<u64>, error: &'a str) -> QueueFuture<'a, ()> {
+        Box::pin(self.record_failure(id, due_ms, error))
     }
 
     fn dead_letters<'a>(&'a self, app_id: &'a str) -> QueueFuture<'a, Vec<DeadLetter>> {
