@@ -133,18 +133,21 @@ struct Frame<'a, D: Serialize> {
     user_id: Option<&'a str>,
 }
 
-fn frame<D: Serialize>(event: &str, channel: Option<&str>, data: Option<D>) -> Bytes {
-    encode(&Frame {
-        event,
-        channel,
-        data,
-        user_id: None,
-    })
+fn frame<D: Serialize>(out: &mut Vec<u8>, event: &str, channel: Option<&str>, data: Option<D>) {
+    encode(
+        out,
+        &Frame {
+            event,
+            channel,
+            data,
+            user_id: None,
+        },
+    )
 }
 
-fn encode<T: Serialize>(v: &T) -> Bytes {
+fn encode<T: Serialize>(out: &mut Vec<u8>, v: &T) {
     // Serialising these plain structs into a Vec cannot fail: no maps with non-string keys.
-    Bytes::from(serde_json::to_vec(v).unwrap_or_default())
+    let _ = serde_json::to_writer(out, v);
 }
 
 /// JSON-encodes `v` into a string, for Pusher's double-encoded `data`.
@@ -155,6 +158,13 @@ fn json_string<T: Serialize>(v: &T) -> String {
 impl ServerMessage<'_> {
     /// Encodes the frame once; the bytes are then shared by every recipient.
     pub fn encode(&self) -> Bytes {
+        let mut out = Vec::new();
+        self.encode_into(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Appends the JSON of the message to `out` (behind room the caller keeps for a header).
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
             Self::ConnectionEstablished {
                 socket_id,
@@ -169,7 +179,7 @@ impl ServerMessage<'_> {
                     socket_id: socket_id.to_string(),
                     activity_timeout: *activity_timeout,
                 });
-                frame("pusher:connection_established", None, Some(data))
+                frame(out, "pusher:connection_established", None, Some(data))
             }
             Self::Error { code, message } => {
                 #[derive(Serialize)]
@@ -178,6 +188,7 @@ impl ServerMessage<'_> {
                     message: &'a str,
                 }
                 frame(
+                    out,
                     "pusher:error",
                     None,
                     Some(Data {
@@ -186,8 +197,8 @@ impl ServerMessage<'_> {
                     }),
                 )
             }
-            Self::Ping => frame("pusher:ping", None, Some(serde_json::Map::new())),
-            Self::Pong => frame("pusher:pong", None, Some(serde_json::Map::new())),
+            Self::Ping => frame(out, "pusher:ping", None, Some(serde_json::Map::new())),
+            Self::Pong => frame(out, "pusher:pong", None, Some(serde_json::Map::new())),
             Self::SubscriptionSucceeded {
                 channel,
                 presence,
@@ -205,6 +216,7 @@ impl ServerMessage<'_> {
                     stream: *stream,
                 });
                 frame(
+                    out,
                     "pusher_internal:subscription_succeeded",
                     Some(channel),
                     Some(data),
@@ -227,7 +239,7 @@ impl ServerMessage<'_> {
                     error: message,
                     status: kind.status(),
                 };
-                frame("pusher:subscription_error", Some(channel), Some(data))
+                frame(out, "pusher:subscription_error", Some(channel), Some(data))
             }
             Self::MemberAdded {
                 channel,
@@ -244,7 +256,12 @@ impl ServerMessage<'_> {
                     user_id,
                     user_info: *user_info,
                 });
-                frame("pusher_internal:member_added", Some(channel), Some(data))
+                frame(
+                    out,
+                    "pusher_internal:member_added",
+                    Some(channel),
+                    Some(data),
+                )
             }
             Self::MemberRemoved { channel, user_id } => {
                 #[derive(Serialize)]
@@ -252,15 +269,22 @@ impl ServerMessage<'_> {
                     user_id: &'a str,
                 }
                 let data = json_string(&Data { user_id });
-                frame("pusher_internal:member_removed", Some(channel), Some(data))
+                frame(
+                    out,
+                    "pusher_internal:member_removed",
+                    Some(channel),
+                    Some(data),
+                )
             }
-            Self::CacheMiss { channel } => frame::<()>("pusher:cache_miss", Some(channel), None),
+            Self::CacheMiss { channel } => {
+                frame::<()>(out, "pusher:cache_miss", Some(channel), None)
+            }
             Self::SigninSuccess { user_data } => {
                 #[derive(Serialize)]
                 struct Data<'a> {
                     user_data: &'a str,
                 }
-                frame("pusher:signin_success", None, Some(Data { user_data }))
+                frame(out, "pusher:signin_success", None, Some(Data { user_data }))
             }
             Self::WatchlistEvents { events } => {
                 #[derive(Serialize)]
@@ -268,6 +292,7 @@ impl ServerMessage<'_> {
                     events: &'a [WatchlistEvent<'a>],
                 }
                 frame(
+                    out,
                     "pusher_internal:watchlist_events",
                     None,
                     Some(Data { events }),
@@ -278,12 +303,15 @@ impl ServerMessage<'_> {
                 channel,
                 data,
                 user_id,
-            } => encode(&Frame {
-                event,
-                channel: Some(channel),
-                data: Some(data),
-                user_id: *user_id,
-            }),
+            } => encode(
+                out,
+                &Frame {
+                    event,
+                    channel: Some(channel),
+                    data: Some(data),
+                    user_id: *user_id,
+                },
+            ),
         }
     }
 }

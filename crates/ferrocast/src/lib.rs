@@ -37,6 +37,7 @@ pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod debug_feed;
+pub mod frame;
 pub mod history;
 pub mod hooks;
 pub mod listener;

@@ -9,11 +9,15 @@ use std::borrow::Cow;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::PollSender;
 
-/// A queued frame and when it was published, for the delivery-latency metric.
+use crate::frame::Frame;
+
+/// Bytes to write as they are (one or more whole WebSocket frames) and when they were
+/// published, for the delivery-latency metric.
 #[derive(Debug)]
 pub struct Outgoing {
-    pub frame: Bytes,
+    pub wire: Bytes,
     pub published_at: Instant,
 }
 
@@ -69,14 +73,14 @@ pub fn outbox(socket_id: SocketId, capacity: usize) -> (SessionHandle, Outbox) {
 impl SessionHandle {
     /// Queues a frame without waiting. A full queue closes the connection (slow consumer).
     /// Returns whether the frame was queued.
-    pub fn send(&self, frame: Bytes) -> bool {
+    pub fn send(&self, frame: Frame) -> bool {
         self.send_published(frame, Instant::now())
     }
 
     /// As `send`, for a frame published at `published_at` (one clock read per fan-out).
-    pub fn send_published(&self, frame: Bytes, published_at: Instant) -> bool {
+    pub fn send_published(&self, frame: Frame, published_at: Instant) -> bool {
         match self.tx.try_send(Outgoing {
-            frame,
+            wire: frame.into_wire(),
             published_at,
         }) {
             Ok(()) => true,
@@ -95,7 +99,7 @@ impl SessionHandle {
     /// Queues a frame of a long sequence (a history replay) once the queue is at most half
     /// full, so the sequence never fills it and live fan-out to the connection keeps room.
     /// Returns false when the connection has ended or the frame could not be queued.
-    pub async fn send_paced(&self, frame: Bytes) -> bool {
+    pub async fn send_paced(&self, frame: Frame) -> bool {
         while self.tx.capacity() < self.tx.max_capacity().div_ceil(2) {
             if self.tx.is_closed() {
                 return false;
@@ -103,6 +107,12 @@ impl SessionHandle {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         }
         self.send(frame)
+    }
+
+    /// The queue as a sink that waits for room, for bytes the WebSocket layer writes itself
+    /// (pong replies, the echo of a Close), which must not be dropped as fan-out would be.
+    pub fn poll_sender(&self) -> PollSender<Outgoing> {
+        PollSender::new(self.tx.clone())
     }
 
     /// Asks the connection to send `pusher:error` with `code` and close. The first reason wins.
@@ -149,14 +159,14 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_closes_the_connection_as_slow() {
         let (h, mut out) = outbox(SocketId::new(1, 1), 2);
-        assert!(h.send(Bytes::from_static(b"a")));
-        assert!(h.send(Bytes::from_static(b"b")));
-        assert!(!h.send(Bytes::from_static(b"c")));
+        assert!(h.send(Frame::text(b"a")));
+        assert!(h.send(Frame::text(b"b")));
+        assert!(!h.send(Frame::text(b"c")));
         let reason = out.close.closed().await;
         assert_eq!(reason.code, ErrorCode::OverCapacity);
         assert_eq!(
-            out.rx.recv().await.map(|o| o.frame).as_deref(),
-            Some(&b"a"[..])
+            out.rx.recv().await.map(|o| o.wire),
+            Some(Frame::text(b"a").into_wire())
         );
         h.close(
             ErrorCode::ReconnectNow,

@@ -6,7 +6,7 @@
 //! so it is among the held frames (or, from another node, still on its way over the bus: the
 //! floor left on the subscriber drops it); any event stored before is in the read.
 
-use bytes::Bytes;
+use crate::frame::Frame;
 use ferrocast_protocol::stream::{position_of, Position, StreamInfo};
 use ferrocast_protocol::{ChannelName, ErrorCode, SocketId};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +33,7 @@ pub(super) enum Kind {
 #[derive(Debug)]
 pub(super) struct Pending {
     token: u64,
-    held: Vec<(Kind, Bytes)>,
+    held: Vec<(Kind, Frame)>,
 }
 
 /// The stream position of one frame, parsed at most once per fan-out, and only when a
@@ -53,13 +53,13 @@ impl Subscriber {
     pub(super) fn deliver(
         &mut self,
         kind: Kind,
-        frame: Bytes,
+        frame: Frame,
         now: Instant,
         pos: &mut FramePos,
     ) -> bool {
         if let (Kind::Event, Some(floor)) = (kind, &self.floor) {
             let seen = pos
-                .get(&frame)
+                .get(frame.payload())
                 .is_some_and(|(epoch, offset)| *epoch == floor.epoch && *offset <= floor.offset);
             if seen {
                 return false;
@@ -134,7 +134,7 @@ impl Registry {
         token: u64,
         stream: &StreamInfo<'_>,
         now: Instant,
-    ) -> Option<Vec<Bytes>> {
+    ) -> Option<Vec<Frame>> {
         let mut shard = self.shard(channel.as_str());
         let pending = shard
             .channels

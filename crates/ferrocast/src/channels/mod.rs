@@ -24,6 +24,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
+use crate::frame::Frame;
 use crate::outbox::SessionHandle;
 
 const SHARDS: usize = 32;
@@ -65,15 +66,14 @@ impl Channel {
         joined: Option<Option<&RawValue>>,
         except: Option<SocketId>,
     ) {
-        let frame = match joined {
+        let frame = Frame::encode(&match joined {
             Some(user_info) => ServerMessage::MemberAdded {
                 channel,
                 user_id,
                 user_info,
-            }
-            .encode(),
-            None => ServerMessage::MemberRemoved { channel, user_id }.encode(),
-        };
+            },
+            None => ServerMessage::MemberRemoved { channel, user_id },
+        });
         for s in self
             .subscribers
             .values_mut()
@@ -111,7 +111,7 @@ impl Shard {
         socket_id: SocketId,
         stream: Option<&StreamInfo<'_>>,
         now: Instant,
-    ) -> Vec<Bytes> {
+    ) -> Vec<Frame> {
         let Some(ch) = self.channels.get(channel) else {
             return Vec::new();
         };
@@ -120,19 +120,17 @@ impl Shard {
             .get(&socket_id)
             .is_some_and(|s| s.user_id.is_some());
         let snapshot = is_presence.then(|| ch.members.snapshot());
-        let mut frames = vec![ServerMessage::SubscriptionSucceeded {
+        let mut frames = vec![Frame::encode(&ServerMessage::SubscriptionSucceeded {
             channel: channel.as_str(),
             presence: snapshot.as_ref(),
             stream,
-        }
-        .encode()];
+        })];
         if channel.is_cache() {
             frames.push(match self.cache.get(channel).filter(|c| c.is_fresh(now)) {
-                Some(c) => c.frame.clone(),
-                None => ServerMessage::CacheMiss {
+                Some(c) => Frame::text(&c.frame),
+                None => Frame::encode(&ServerMessage::CacheMiss {
                     channel: channel.as_str(),
-                }
-                .encode(),
+                }),
             });
         }
         frames
@@ -401,8 +399,9 @@ impl Registry {
         out
     }
 
-    /// Hands the same encoded frame to every subscriber but `except`; on cache channels also
-    /// keeps it as the last event. Returns how many subscribers it was queued for.
+    /// Frames the encoded event once and hands the same bytes to every subscriber but
+    /// `except`; on cache channels also keeps it as the last event. Returns how many
+    /// subscribers it was queued for.
     pub fn publish(
         &self,
         channel: &ChannelName,
@@ -419,6 +418,7 @@ impl Registry {
         let Some(ch) = shard.channels.get_mut(channel) else {
             return 0;
         };
+        let frame = Frame::text(frame);
         ch.subscribers
             .values_mut()
             .filter(|s| Some(s.handle.socket_id) != except)

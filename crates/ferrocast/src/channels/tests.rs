@@ -9,7 +9,7 @@ fn conn(seq: u64) -> (SessionHandle, Outbox) {
 fn drain(o: &mut Outbox) -> Vec<serde_json::Value> {
     let mut v = Vec::new();
     while let Ok(b) = o.rx.try_recv() {
-        v.push(serde_json::from_slice(&b.frame).expect("json frame"));
+        v.push(serde_json::from_slice(crate::frame::payload_of(&b.wire)).expect("json frame"));
     }
     v
 }

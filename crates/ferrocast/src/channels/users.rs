@@ -9,6 +9,7 @@ use ferrocast_protocol::{ServerMessage, SocketId};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use crate::frame::Frame;
 use crate::outbox::SessionHandle;
 
 #[derive(Debug, Default)]
@@ -61,12 +62,12 @@ pub struct Users {
     inner: Mutex<Inner>,
 }
 
-fn status_frame(name: &'static str, user_id: &str) -> bytes::Bytes {
+fn status_frame(name: &'static str, user_id: &str) -> Frame {
     let events = [WatchlistEvent {
         name,
         user_ids: vec![user_id],
     }];
-    ServerMessage::WatchlistEvents { events: &events }.encode()
+    Frame::encode(&ServerMessage::WatchlistEvents { events: &events })
 }
 
 impl Users {
@@ -110,7 +111,9 @@ impl Users {
             .filter(|(_, ids)| !ids.is_empty())
             .map(|(name, user_ids)| WatchlistEvent { name, user_ids })
             .collect();
-        handle.send(ServerMessage::WatchlistEvents { events: &events }.encode());
+        handle.send(Frame::encode(&ServerMessage::WatchlistEvents {
+            events: &events,
+        }));
         first
     }
 
@@ -196,7 +199,8 @@ mod tests {
     fn events(o: &mut crate::outbox::Outbox) -> Vec<serde_json::Value> {
         let mut v = Vec::new();
         while let Ok(b) = o.rx.try_recv() {
-            let f: serde_json::Value = serde_json::from_slice(&b.frame).expect("json");
+            let f: serde_json::Value =
+                serde_json::from_slice(crate::frame::payload_of(&b.wire)).expect("json");
             v.push(f["data"]["events"].clone());
         }
         v

@@ -14,6 +14,7 @@ use super::store::{Page, Position, Query, Retention, Stored, StreamKey};
 use super::History;
 use crate::apps::App;
 use crate::channels::{Member, Refused, Subscribed};
+use crate::frame::Frame;
 use crate::outbox::SessionHandle;
 
 /// A history subscription being set up.
@@ -149,7 +150,7 @@ impl History {
         }
         if let Some(p) = &plan.position {
             for m in &plan.replay {
-                if !t.handle.send_paced(m.frame(&p.epoch)).await {
+                if !t.handle.send_paced(Frame::text(&m.frame(&p.epoch))).await {
                     return;
                 }
             }

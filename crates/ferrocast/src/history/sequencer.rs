@@ -14,6 +14,7 @@ use super::store::{random_id, HistoryError, HistoryStore, Retention, StreamKey};
 use crate::apps::App;
 use crate::channels::CachedEvent;
 use crate::cluster::Cluster;
+use crate::frame::Frame;
 use crate::outbox::SessionHandle;
 
 /// Lanes per node: enough that one busy channel does not hold up many others.
@@ -97,13 +98,10 @@ async fn run(store: Arc<dyn HistoryStore>, cluster: Arc<Cluster>, mut rx: mpsc::
             }
             Done::Tell(handle) => {
                 if let Err(e) = result {
-                    handle.send(
-                        ServerMessage::Error {
-                            code: ErrorCode::ClientEventRejected,
-                            message: &e.to_string(),
-                        }
-                        .encode(),
-                    );
+                    handle.send(Frame::encode(&ServerMessage::Error {
+                        code: ErrorCode::ClientEventRejected,
+                        message: &e.to_string(),
+                    }));
                 }
             }
         }

@@ -13,7 +13,7 @@ use tungstenite::Error as WsError;
 use tungstenite::{Message, Utf8Bytes};
 
 #[cfg(feature = "autobahn-echo")]
-use super::Socket;
+use super::wire::Reader;
 
 /// A malformed frame: reserved bits, bad opcode, unmasked, bad control frame, bad fragments.
 pub(super) const PROTOCOL_ERROR: u16 = 1002;
@@ -47,7 +47,7 @@ fn is_transport(p: &tungstenite::error::ProtocolError) -> bool {
 // The echo holds the whole socket; Pusher sessions write their Close through the writer.
 #[cfg(feature = "autobahn-echo")]
 /// Sends the Close frame `e` calls for, if any. The caller drops the socket afterwards.
-pub(super) async fn fail(ws: &mut Socket, e: &WsError) {
+pub(super) async fn fail(ws: &mut Reader, e: &WsError) {
     if let Some((code, reason)) = failure(e) {
         send(ws, code, reason).await;
     }
@@ -56,7 +56,7 @@ pub(super) async fn fail(ws: &mut Socket, e: &WsError) {
 // The echo holds the whole socket; Pusher sessions write their Close through the writer.
 #[cfg(feature = "autobahn-echo")]
 /// Sends a Close frame with `code`, giving up after a short wait.
-pub(super) async fn send(ws: &mut Socket, code: u16, reason: &'static str) {
+pub(super) async fn send(ws: &mut Reader, code: u16, reason: &'static str) {
     let frame = Message::Close(Some(CloseFrame {
         code: code.into(),
         reason: Utf8Bytes::from_static(reason),

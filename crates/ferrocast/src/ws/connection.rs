@@ -22,6 +22,7 @@ use crate::apps::App;
 use crate::channels::{Member, Refused, Unsubscribed};
 use crate::cluster::Cluster;
 use crate::debug_feed::DebugEvent;
+use crate::frame::Frame;
 use crate::history::{self, History};
 use crate::hooks::{Hooks, Verdict};
 use crate::outbox::SessionHandle;
@@ -97,7 +98,7 @@ impl Connection {
     }
 
     fn send(&self, msg: ServerMessage<'_>) {
-        self.handle.send(msg.encode());
+        self.handle.send(Frame::encode(&msg));
     }
 
     /// A `pusher:error` that leaves the connection open.

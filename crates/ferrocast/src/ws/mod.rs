@@ -11,6 +11,7 @@ pub mod echo;
 pub mod handshake;
 mod heartbeat;
 mod session;
+mod wire;
 mod writer;
 
 use bytes::BytesMut;
@@ -19,8 +20,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::OwnedSemaphorePermit;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::api::error::ApiError;
 use crate::apps::{App, ConnectionSlot};
@@ -29,12 +29,10 @@ use crate::peers::PeerSlot;
 use crate::state::Shared;
 use handshake::{Io, Prefixed, UpgradeRequest};
 
-/// Read and write buffers per connection. Small, because idle connections are the common case;
-/// they grow for large messages and shrink back.
+/// Read buffer per connection, and what tungstenite buffers of its own writes (pongs, Close
+/// echoes). Small, because idle connections are the common case; it grows for large messages
+/// and shrinks back.
 const SOCKET_BUFFER: usize = 4 * 1024;
-
-/// Every WebSocket the server holds.
-pub(crate) type Socket = WebSocketStream<Prefixed<Box<dyn Io>>>;
 
 /// Why a connection is refused: the Pusher code and a message for the client.
 struct Refusal {
@@ -76,21 +74,18 @@ pub async fn serve(
         }
     };
     let io = Prefixed::new(read, io).write_first(req.response());
-    let socket =
-        WebSocketStream::from_raw_socket(io, Role::Server, Some(config(&shared.config))).await;
     #[cfg(feature = "autobahn-echo")]
     if req.path == echo::PATH {
         drop(permit);
-        let mut socket = socket;
+        let mut io = io;
         // The echo speaks only when spoken to, and the client waits for the 101 first.
-        switch_now(&mut socket).await;
-        let write_timeout = std::time::Duration::from_secs(shared.config.write_timeout);
-        return echo::echo(socket, write_timeout).await;
+        let _ = io.flush().await;
+        return echo::echo(io, &shared.config).await;
     }
     let Some(key) = req.path.strip_prefix("/app/").filter(|k| !k.contains('/')) else {
         drop(permit);
         let code = ErrorCode::PathNotFound;
-        return session::refuse(socket, code, code.message().to_owned()).await;
+        return session::refuse(io, &shared.config, code, code.message().to_owned()).await;
     };
     let key = crate::url_parts::percent_decode(key);
     let protocol = req.query.as_deref().and_then(|q| {
@@ -110,26 +105,15 @@ pub async fn serve(
     drop(permit);
     match admitted {
         Ok((app, slot, peer_slot)) => {
-            let mut socket = socket;
-            if app.config().hooks.connect.is_some() {
-                // The first frame waits for the app's connect hook; the handshake does not.
-                switch_now(&mut socket).await;
-            }
-            session::run(socket, shared, app, slot, origin).await;
+            session::run(io, shared, app, slot, origin).await;
             drop(peer_slot);
         }
         Err(r) => {
             tracing::debug!(code = r.code.code(), app = %r.app, %client, "connection refused");
             shared.metrics.connection_refused(&r.app, r.code.code());
-            session::refuse(socket, r.code, r.message).await;
+            session::refuse(io, &shared.config, r.code, r.message).await;
         }
     }
-}
-
-/// Writes the held-back `101` now rather than with the first frame. A failed write shows up
-/// as the session's first read or write error.
-async fn switch_now(socket: &mut Socket) {
-    let _ = socket.get_mut().flush().await;
 }
 
 /// One of the `max_concurrent_handshakes` slots, held until the connection is admitted or

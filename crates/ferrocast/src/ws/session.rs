@@ -7,23 +7,25 @@ use ferrocast_protocol::{ErrorCode, ServerMessage, SocketId};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
-use tungstenite::protocol::frame::CloseFrame;
-use tungstenite::{Message, Utf8Bytes};
+use tungstenite::Message;
 
 use super::close;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
-use super::{writer, Socket};
+use super::wire::{self, Reader, Stream, WriteSide};
+use super::writer;
 use crate::apps::{App, ConnectionSlot};
 use crate::debug_feed::DebugEvent;
+use crate::frame::Frame;
 use crate::hooks::Verdict;
 use crate::metrics::AppMetrics;
 use crate::outbox::outbox;
 use crate::state::Shared;
 
 pub(super) async fn run(
-    ws: Socket,
+    mut io: Stream,
     shared: Shared,
     app: Arc<App>,
     mut slot: ConnectionSlot,
@@ -31,12 +33,16 @@ pub(super) async fn run(
 ) {
     let cfg = shared.config.clone();
     let socket_id = shared.next_socket_id();
-    // The app's connect hook may refuse the connection (4009) or sign it in as a user.
+    // The app's connect hook may refuse the connection (4009) or sign it in as a user. The
+    // first frame waits for it; the handshake does not.
+    if app.config().hooks.connect.is_some() {
+        let _ = io.flush().await;
+    }
     let sid = socket_id.to_string();
     let user = match shared.hooks.connect(&app, &sid, origin.as_deref()).await {
         Verdict::Deny(message) => {
             drop(slot);
-            return refuse(ws, ErrorCode::Unauthorized, message).await;
+            return refuse(io, &cfg, ErrorCode::Unauthorized, message).await;
         }
         Verdict::Allow(user) => user,
     };
@@ -53,13 +59,10 @@ pub(super) async fn run(
         socket_id: socket_id.to_string(),
         origin,
     });
-    handle.send(
-        ServerMessage::ConnectionEstablished {
-            socket_id,
-            activity_timeout: cfg.activity_timeout,
-        }
-        .encode(),
-    );
+    handle.send(Frame::encode(&ServerMessage::ConnectionEstablished {
+        socket_id,
+        activity_timeout: cfg.activity_timeout,
+    }));
 
     let start = Instant::now();
     let secs = Duration::from_secs;
@@ -75,14 +78,15 @@ pub(super) async fn run(
         .then(|| start + secs(settings.user_auth_timeout));
     let write_timeout = secs(cfg.write_timeout);
 
-    let (sink, mut stream) = ws.split();
+    let (mut stream, write) =
+        wire::split(io, Some(handle.poll_sender()), super::config(&cfg)).await;
     let (stop, stopped) = oneshot::channel();
     let mut writer = tokio::spawn(writer::run(
-        sink,
+        write,
         out.rx,
         stopped,
         write_timeout,
-        app.clone(),
+        Some(metrics.clone()),
     ));
     let mut writer_ended = None;
 
@@ -113,7 +117,7 @@ pub(super) async fn run(
                     Some(Ok(Message::Binary(_))) => {
                         heartbeat.on_frame(now, false);
                         let msg = ServerMessage::Error { code: ErrorCode::InvalidMessage, message: "Binary frames are not supported" };
-                        handle.send(msg.encode());
+                        handle.send(Frame::encode(&msg));
                     }
                     // `Frame` is for writing raw frames; reads never yield it.
                     Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => heartbeat.on_frame(now, true),
@@ -136,7 +140,7 @@ pub(super) async fn run(
                     break End::Error(Closing::new(ErrorCode::Unauthorized, "Connection not signed in within the allowed time"));
                 }
                 match heartbeat.poll(now) {
-                    Due::SendPing => { handle.send(ServerMessage::Ping.encode()); }
+                    Due::SendPing => { handle.send(Frame::encode(&ServerMessage::Ping)); }
                     Due::Close(code) => break End::Error(Closing::new(code, code.message())),
                     Due::Nothing => {}
                 }
@@ -150,6 +154,10 @@ pub(super) async fn run(
     };
     app.debug
         .emit(|| DebugEvent::disconnected(socket_id, closed_with));
+    if matches!(end, End::EchoClose) {
+        // Queues tungstenite's echo of the client's Close for the writer.
+        let _ = tokio::time::timeout(Duration::from_secs(1), stream.flush()).await;
+    }
     let _ = stop.send(());
     let sink = match writer_ended {
         Some(ended) => ended,
@@ -158,6 +166,7 @@ pub(super) async fn run(
     if let Ok(Some(mut sink)) = sink {
         finish(&mut sink, end, write_timeout, &metrics, socket_id).await;
     }
+    drop(stream);
     metrics.connections_closed.increment(1);
     tracing::debug!(app = %app.id, %socket_id, "disconnected");
     drop(slot);
@@ -167,7 +176,7 @@ pub(super) async fn run(
 enum End {
     /// The client went away or the socket failed: nothing to write.
     Quiet,
-    /// The client sent Close: flush tungstenite's echo of it.
+    /// The client sent Close: tungstenite's echo of it is queued.
     EchoClose,
     /// A read the protocol forbids (too big, invalid UTF-8, broken framing): close with its
     /// RFC 6455 code.
@@ -177,7 +186,7 @@ enum End {
 }
 
 async fn finish(
-    sink: &mut writer::Sink,
+    sink: &mut WriteSide,
     end: End,
     write_timeout: Duration,
     metrics: &AppMetrics,
@@ -185,12 +194,8 @@ async fn finish(
 ) {
     let second = Duration::from_secs(1);
     match end {
-        End::Quiet => {}
-        End::EchoClose => {
-            let _ = tokio::time::timeout(second, sink.flush()).await;
-        }
+        End::Quiet | End::EchoClose => {}
         End::ReadError(code, reason) => {
-            let reason = Utf8Bytes::from_static(reason);
             writer::close(sink, second, None, code, reason).await;
         }
         End::Error(closing) => {
@@ -198,39 +203,50 @@ async fn finish(
                 metrics.slow_consumers.increment(1);
             }
             tracing::debug!(%socket_id, code = closing.code.code(), reason = %closing.message, "closing");
-            let frame = ServerMessage::Error {
+            let frame = Frame::encode(&ServerMessage::Error {
                 code: closing.code,
                 message: &closing.message,
-            }
-            .encode();
+            });
             let close_code = if closing.code.closes() {
                 closing.code.code()
             } else {
                 1000
             };
-            let reason = Utf8Bytes::from(&*closing.message);
-            writer::close(sink, write_timeout, Some(frame), close_code, reason).await;
+            writer::close(
+                sink,
+                write_timeout,
+                Some(frame),
+                close_code,
+                &closing.message,
+            )
+            .await;
         }
     }
 }
 
 /// Sends `pusher:error` with `code` and closes at once, for connections refused at the door.
-pub(super) async fn refuse(mut ws: Socket, code: ErrorCode, message: String) {
-    let frame = ServerMessage::Error {
+pub(super) async fn refuse(
+    io: Stream,
+    cfg: &crate::config::Config,
+    code: ErrorCode,
+    message: String,
+) {
+    let (mut ws, mut write): (Reader, WriteSide) = wire::split(io, None, super::config(cfg)).await;
+    let frame = Frame::encode(&ServerMessage::Error {
         code,
         message: &message,
-    }
-    .encode();
+    });
     let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        ws.send(writer::text(frame)).await?;
-        ws.send(Message::Close(Some(CloseFrame {
-            code: code.code().into(),
-            reason: Utf8Bytes::from(message),
-        })))
-        .await?;
+        writer::close(
+            &mut write,
+            Duration::from_secs(5),
+            Some(frame),
+            code.code(),
+            &message,
+        )
+        .await;
         // Wait briefly for the client's close reply, so the close is clean.
         while let Some(Ok(_)) = ws.next().await {}
-        Ok::<_, tungstenite::Error>(())
     })
     .await;
 }
