@@ -20,7 +20,9 @@ pub use recovery::Subscription;
 pub use redis_store::RedisStore;
 pub use sequencer::Publish;
 pub use sqlite::SqliteStore;
-pub use store::{HistoryError, HistoryStore, Page, Position, Query, Retention, Stored, StreamKey};
+pub use store::{
+    Append, HistoryError, HistoryStore, Page, Position, Query, Retention, Stored, StreamKey,
+};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -10,7 +10,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::{mpsc, oneshot};
 
-use super::store::{random_id, HistoryError, HistoryStore, Retention, StreamKey};
+use super::store::{random_id, Append, HistoryError, HistoryStore, Position, Retention, StreamKey};
 use crate::apps::App;
 use crate::channels::CachedEvent;
 use crate::cluster::Cluster;
@@ -21,6 +21,8 @@ use crate::outbox::SessionHandle;
 const LANES: usize = 16;
 /// Events waiting per lane; a client event beyond it is refused, an API publish waits.
 const LANE_QUEUE: usize = 1024;
+/// Queued events appended together at most (one transaction, one sync to disk, in SQLite).
+const MAX_GROUP: usize = 64;
 
 /// One event for one channel: its frame encoded once, without the position.
 #[derive(Debug)]
@@ -90,53 +92,69 @@ impl Lanes {
 }
 
 async fn run(store: Arc<dyn HistoryStore>, cluster: Arc<Cluster>, mut rx: mpsc::Receiver<Job>) {
-    while let Some(job) = rx.recv().await {
-        let result = append_and_publish(&*store, &cluster, job.publish, job.retention).await;
-        match job.done {
-            Done::Wait(tx) => {
-                let _ = tx.send(result);
+    let mut jobs = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = rx.recv().await {
+        // What queued up behind the first job is appended with it, in one write to the store.
+        jobs.push(first);
+        while jobs.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
             }
-            Done::Tell(handle) => {
-                if let Err(e) = result {
-                    handle.send(Frame::encode(&ServerMessage::Error {
-                        code: ErrorCode::ClientEventRejected,
-                        message: &e.to_string(),
-                    }));
+        }
+        let ids: Vec<String> = jobs.iter().map(|_| random_id()).collect();
+        let items: Vec<Append<'_>> = jobs
+            .iter()
+            .zip(&ids)
+            .map(|(job, id)| Append {
+                key: StreamKey {
+                    app: &job.publish.app.id,
+                    channel: job.publish.channel.as_str(),
+                },
+                retention: job.retention,
+                id,
+                body: job.publish.frame.clone(),
+            })
+            .collect();
+        let positions = store.append_many(&items, crate::clock::unix_now_ms()).await;
+        drop(items);
+        for ((job, id), pos) in jobs.drain(..).zip(&ids).zip(positions) {
+            let result = match pos {
+                Ok(pos) => {
+                    publish(&cluster, job.publish, id, &pos);
+                    Ok(())
+                }
+                Err(e) => {
+                    let p = &job.publish;
+                    tracing::warn!(app = %p.app.id, channel = %p.channel, error = %e, "history append failed; event not delivered");
+                    p.app.metrics.history_append_failures.increment(1);
+                    Err(e)
+                }
+            };
+            match job.done {
+                Done::Wait(tx) => {
+                    let _ = tx.send(result);
+                }
+                Done::Tell(handle) => {
+                    if let Err(e) = result {
+                        handle.send(Frame::encode(&ServerMessage::Error {
+                            code: ErrorCode::ClientEventRejected,
+                            message: &e.to_string(),
+                        }));
+                    }
                 }
             }
         }
     }
 }
 
-async fn append_and_publish(
-    store: &dyn HistoryStore,
-    cluster: &Cluster,
-    p: Publish,
-    retention: Retention,
-) -> Result<(), HistoryError> {
-    let id = random_id();
-    let key = StreamKey {
-        app: &p.app.id,
-        channel: p.channel.as_str(),
-    };
-    let now = crate::clock::unix_now_ms();
-    let pos = match store
-        .append(key, retention, &id, p.frame.clone(), now)
-        .await
-    {
-        Ok(pos) => pos,
-        Err(e) => {
-            tracing::warn!(app = %p.app.id, channel = %p.channel, error = %e, "history append failed; event not delivered");
-            p.app.metrics.history_append_failures.increment(1);
-            return Err(e);
-        }
-    };
-    let frame = with_position(&p.frame, &id, &pos.epoch, pos.offset);
+/// Fans out a stored event with its position spliced in, in the order it was appended.
+fn publish(cluster: &Cluster, p: Publish, id: &str, pos: &Position) {
+    let frame = with_position(&p.frame, id, &pos.epoch, pos.offset);
     let cache = p.cache.map(|mut c| {
         c.frame = frame.clone();
         c
     });
     cluster.publish(&p.app, &p.channel, &frame, p.except, cache);
     p.app.metrics.history_appends.increment(1);
-    Ok(())
 }

@@ -9,8 +9,8 @@ use sqlx::{Row, SqlitePool};
 use std::path::Path;
 
 use super::store::{
-    random_id, HistoryError, HistoryFuture, HistoryStore, Page, Position, Query, Retention, Stored,
-    StreamKey,
+    random_id, Append, AppendsFuture, HistoryError, HistoryFuture, HistoryStore, Page, Position,
+    Query, Retention, Stored, StreamKey,
 };
 
 const SCHEMA: [&str; 2] = [
@@ -121,16 +121,31 @@ impl SqliteStore {
         Ok(Position { epoch, offset: 0 })
     }
 
-    async fn do_append(
+    /// Appends `items` in one transaction: one commit, so one sync to disk, for all of them.
+    async fn do_append_many(
         &self,
+        items: &[Append<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Position>, sqlx::Error> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut out = Vec::with_capacity(items.len());
+        for a in items {
+            out.push(Self::append_in(&mut tx, a.key, a.retention, a.id, &a.body, now_ms).await?);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    /// Appends one message inside the caller's write transaction.
+    async fn append_in(
+        tx: &mut sqlx::SqliteConnection,
         key: StreamKey<'_>,
         r: Retention,
         id: &str,
-        body: Bytes,
+        body: &[u8],
         now_ms: u64,
     ) -> Result<Position, sqlx::Error> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let current = Self::stream(&mut tx, key, r, now_ms).await?;
+        let current = Self::stream(tx, key, r, now_ms).await?;
         let offset = current.offset + 1;
         sqlx::query(
             "INSERT INTO history_messages (app, channel, seq, id, time_ms, expires_ms, body)
@@ -142,7 +157,7 @@ impl SqliteStore {
         .bind(id)
         .bind(int(now_ms))
         .bind(int(now_ms.saturating_add(r.ttl_ms)))
-        .bind(&body[..])
+        .bind(body)
         .execute(&mut *tx)
         .await?;
         sqlx::query(
@@ -165,7 +180,6 @@ impl SqliteStore {
         .bind(int(now_ms.saturating_sub(r.ttl_ms)))
         .execute(&mut *tx)
         .await?;
-        tx.commit().await?;
         Ok(Position {
             epoch: current.epoch,
             offset,
@@ -255,7 +269,26 @@ impl HistoryStore for SqliteStore {
         body: Bytes,
         now_ms: u64,
     ) -> HistoryFuture<'a, Position> {
-        Box::pin(async move { Ok(self.do_append(key, retention, id, body, now_ms).await?) })
+        Box::pin(async move {
+            let one = [Append {
+                key,
+                retention,
+                id,
+                body,
+            }];
+            let mut positions = self.do_append_many(&one, now_ms).await?;
+            Ok(positions.pop().ok_or(sqlx::Error::RowNotFound)?)
+        })
+    }
+
+    fn append_many<'a>(&'a self, items: &'a [Append<'a>], now_ms: u64) -> AppendsFuture<'a> {
+        Box::pin(async move {
+            match self.do_append_many(items, now_ms).await {
+                Ok(positions) => positions.into_iter().map(Ok).collect(),
+                // The transaction was rolled back: none of them is stored.
+                Err(e) => vec![Err(HistoryError::from(e)); items.len()],
+            }
+        })
     }
 
     fn read<'a>(

@@ -30,6 +30,10 @@ impl From<redis::RedisError> for HistoryError {
 
 pub type HistoryFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, HistoryError>> + Send + 'a>>;
 
+/// The outcome of each message of an `append_many`, in order.
+pub type AppendsFuture<'a> =
+    Pin<Box<dyn Future<Output = Vec<Result<Position, HistoryError>>> + Send + 'a>>;
+
 /// Which stream: one per (app, channel).
 #[derive(Debug, Clone, Copy)]
 pub struct StreamKey<'a> {
@@ -46,6 +50,15 @@ pub struct Retention {
     pub ttl_ms: u64,
     /// Milliseconds the stream's epoch and counter outlive its last append.
     pub meta_ttl_ms: u64,
+}
+
+/// One message to append: which stream, how much of it to keep, and the message.
+#[derive(Debug, Clone)]
+pub struct Append<'a> {
+    pub key: StreamKey<'a>,
+    pub retention: Retention,
+    pub id: &'a str,
+    pub body: Bytes,
 }
 
 /// One stored message.
@@ -112,6 +125,22 @@ pub trait HistoryStore: Send + Sync + 'static {
         body: Bytes,
         now_ms: u64,
     ) -> HistoryFuture<'a, Position>;
+
+    /// Appends several messages in order, each with its own outcome. Stores that can make them
+    /// one write (one transaction, one sync to disk) do; by default it is one `append` after
+    /// another.
+    fn append_many<'a>(&'a self, items: &'a [Append<'a>], now_ms: u64) -> AppendsFuture<'a> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(items.len());
+            for a in items {
+                out.push(
+                    self.append(a.key, a.retention, a.id, a.body.clone(), now_ms)
+                        .await,
+                );
+            }
+            out
+        })
+    }
 
     /// Drops what has expired everywhere (messages past their TTL, streams idle past
     /// `meta_ttl_ms`), for streams nobody writes to again. Stores whose data expires by itself

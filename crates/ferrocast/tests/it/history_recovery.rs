@@ -3,7 +3,7 @@
 //! cases that cannot be recovered (evicted, expired, another epoch).
 
 use crate::harness::history::{events, history_app, offsets, subscribe_history, Pos};
-use crate::harness::{config, TestServer};
+use crate::harness::{config, temp_dir, TestServer};
 use serde_json::json;
 use std::time::Duration;
 
@@ -116,6 +116,60 @@ async fn recovery_while_publishing_has_no_gap_and_no_duplicate() {
         "gap or duplicate after {round} rounds"
     );
     assert!(round > 5, "the test reconnected only {round} times");
+}
+
+#[tokio::test]
+async fn concurrent_publishes_are_stored_and_delivered_in_one_order() {
+    // Publishes that queue up behind each other are appended together (one SQLite
+    // transaction); each must still get its own offset, in the order it is delivered.
+    const PUBLISHERS: usize = 8;
+    const EACH: usize = 25;
+    let app = history_app(1000, 60);
+    let mut cfg = config(vec![app.clone()]);
+    cfg.history.store = ferrocast::config::HistoryStoreKind::Sqlite;
+    cfg.data_dir = temp_dir("history-grouped");
+    let server = TestServer::with_config(cfg).await;
+    let mut c = server.connect("test-key").await;
+    subscribe_history(&mut c, "history-g", None).await;
+    let publishers: Vec<_> = (0..PUBLISHERS)
+        .map(|p| {
+            let api = server.api(&app);
+            tokio::spawn(async move {
+                for i in 0..EACH {
+                    api.publish("history-g", "e", &format!("{p}-{i}")).await;
+                }
+            })
+        })
+        .collect();
+    let frames = events(&mut c, "history-g", PUBLISHERS * EACH).await;
+    for p in publishers {
+        p.await.expect("publisher");
+    }
+    let total = (PUBLISHERS * EACH) as u64;
+    assert_eq!(offsets(&frames), (1..=total).collect::<Vec<_>>());
+    // Each publisher's events arrive in the order it sent them.
+    let mut next = [0usize; PUBLISHERS];
+    for f in &frames {
+        let data = f["data"].as_str().expect("data");
+        let (p, i) = data.split_once('-').expect("p-i");
+        let (p, i): (usize, usize) = (p.parse().expect("p"), i.parse().expect("i"));
+        assert_eq!(i, next[p], "publisher {p} out of order at {data}");
+        next[p] += 1;
+    }
+    // What was stored is what was delivered, offset for offset.
+    let mut again = server.connect("test-key").await;
+    let from_start = Pos {
+        epoch: Pos::of(&frames[0]).epoch,
+        offset: 0,
+    };
+    let d = subscribe_history(&mut again, "history-g", Some(&from_start)).await;
+    assert_eq!(d["recovered"], true, "{d}");
+    let replayed = events(&mut again, "history-g", PUBLISHERS * EACH).await;
+    let data = |fs: &[serde_json::Value]| -> Vec<String> {
+        fs.iter().map(|f| f["data"].to_string()).collect()
+    };
+    assert_eq!(data(&replayed), data(&frames));
+    assert_eq!(offsets(&replayed), offsets(&frames));
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use ferrocast::config::{AdapterKind, HistoryStoreKind};
 use ferrocast::history::{
-    HistoryStore, MemoryStore, Query, RedisStore, Retention, SqliteStore, StreamKey,
+    Append, HistoryStore, MemoryStore, Query, RedisStore, Retention, SqliteStore, StreamKey,
 };
 use serde_json::json;
 use std::path::PathBuf;
@@ -155,6 +155,65 @@ async fn check_store(store: &dyn HistoryStore, app: &str) {
         "{}: the old epoch's messages are gone",
         store.name()
     );
+    check_append_many(store, app).await;
+}
+
+/// Several appends in one call (a lane's queued events): in order, each stream counting on
+/// from where it was, interleaved streams kept apart, and trimmed as single appends are.
+async fn check_append_many(store: &dyn HistoryStore, app: &str) {
+    let (a, b) = (
+        StreamKey {
+            app,
+            channel: "history-many-a",
+        },
+        StreamKey {
+            app,
+            channel: "history-many-b",
+        },
+    );
+    let t0 = 5_000_000;
+    let first = store
+        .append(a, RETENTION, "a0", Bytes::from_static(b"{\"n\":0}"), t0)
+        .await
+        .expect("append");
+    let ids: Vec<String> = (1..=8).map(|i| format!("m{i}")).collect();
+    let items: Vec<Append<'_>> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| Append {
+            key: if i % 4 == 3 { b } else { a },
+            retention: RETENTION,
+            id,
+            body: Bytes::from(format!("{{\"n\":{}}}", i + 1)),
+        })
+        .collect();
+    let positions: Vec<u64> = store
+        .append_many(&items, t0 + 1)
+        .await
+        .into_iter()
+        .map(|r| r.expect("append_many").offset)
+        .collect();
+    // a: n=0 before (offset 1), then n=1, 2, 3, 5, 6, 7 (offsets 2 to 7); b: n=4 and 8.
+    assert_eq!(positions, vec![2, 3, 4, 1, 5, 6, 7, 2], "{}", store.name());
+    let all = Query {
+        limit: 100,
+        ..Default::default()
+    };
+    let page = store.read(a, RETENTION, all, t0 + 2).await.expect("read");
+    assert_eq!(page.position.epoch, first.epoch, "{}", store.name());
+    let kept: Vec<(u64, String)> = page
+        .messages
+        .iter()
+        .map(|m| (m.offset, String::from_utf8_lossy(&m.body).into_owned()))
+        .collect();
+    let want: Vec<(u64, String)> = [(3, 2), (4, 3), (5, 5), (6, 6), (7, 7)]
+        .into_iter()
+        .map(|(o, n)| (o, format!("{{\"n\":{n}}}")))
+        .collect();
+    assert_eq!(kept, want, "{}: trimmed to the last five", store.name());
+    let page = store.read(b, RETENTION, all, t0 + 2).await.expect("read");
+    let offsets: Vec<u64> = page.messages.iter().map(|m| m.offset).collect();
+    assert_eq!(offsets, vec![1, 2], "{}", store.name());
 }
 
 #[tokio::test]
