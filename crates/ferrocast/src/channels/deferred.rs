@@ -6,13 +6,13 @@
 //! so it is among the held frames (or, from another node, still on its way over the bus: the
 //! floor left on the subscriber drops it); any event stored before is in the read.
 
-use crate::frame::Frame;
 use ferrocast_protocol::stream::{position_of, Position, StreamInfo};
 use ferrocast_protocol::{ChannelName, ErrorCode, SocketId};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use super::{Member, Refused, Registry, Subscribed, Subscriber};
+use crate::frame::Frame;
 use crate::outbox::SessionHandle;
 
 /// Frames held for one deferred subscription at most; beyond, the client is a slow consumer.
