@@ -2,7 +2,7 @@
 //! and payload in one buffer. A published event is framed once and the same bytes are queued for
 //! every subscriber; the writer hands them to the kernel as they are.
 
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
 use ferrocast_protocol::ServerMessage;
 
 /// Longest header of a server frame: 2 bytes, then a 64-bit length (servers do not mask).
@@ -29,10 +29,9 @@ impl Frame {
         let header = header_len(len);
         let start = MAX_HEADER - header;
         put_header(&mut buf[start..MAX_HEADER], OP_TEXT, len);
-        Self {
-            wire: Bytes::from(buf).slice(start..),
-            header,
-        }
+        let mut wire = Bytes::from(buf);
+        wire.advance(start);
+        Self { wire, header }
     }
 
     /// Frames text that is already encoded (an event from another node or from history).

@@ -14,7 +14,7 @@ use tungstenite::Message;
 use super::close;
 use super::connection::{Closing, Connection};
 use super::heartbeat::{Due, Heartbeat};
-use super::wire::{self, Reader, Stream, WriteSide};
+use super::wire::{self, Stream, WriteSide};
 use super::writer;
 use crate::apps::{App, ConnectionSlot};
 use crate::debug_feed::DebugEvent;
@@ -166,7 +166,6 @@ pub(super) async fn run(
     if let Ok(Some(mut sink)) = sink {
         finish(&mut sink, end, write_timeout, &metrics, socket_id).await;
     }
-    drop(stream);
     metrics.connections_closed.increment(1);
     tracing::debug!(app = %app.id, %socket_id, "disconnected");
     drop(slot);
@@ -231,7 +230,7 @@ pub(super) async fn refuse(
     code: ErrorCode,
     message: String,
 ) {
-    let (mut ws, mut write): (Reader, WriteSide) = wire::split(io, None, super::config(cfg)).await;
+    let (mut ws, mut write) = wire::split(io, None, super::config(cfg)).await;
     let frame = Frame::encode(&ServerMessage::Error {
         code,
         message: &message,

@@ -69,11 +69,7 @@ async fn write_batch(
         }
     }
     let (frames, bytes) = (batch.frames as u64, batch.remaining() as u64);
-    let write = async {
-        out.write_all_buf(&mut batch).await?;
-        out.flush().await
-    };
-    if !matches!(tokio::time::timeout(limit, write).await, Ok(Ok(()))) {
+    if !write_out(out, batch, limit).await {
         return Err(());
     }
     if let Some(metrics) = metrics {
@@ -100,11 +96,16 @@ pub(super) async fn close(
         batch.push(frame.into_wire());
     }
     batch.push(Frame::close(code, reason).into_wire());
-    let _ = tokio::time::timeout(limit, async {
+    write_out(out, batch, limit).await;
+}
+
+/// Writes all of `batch` within `limit`; false when the socket failed or stayed full.
+async fn write_out(out: &mut WriteSide, mut batch: Batch, limit: Duration) -> bool {
+    let write = async {
         out.write_all_buf(&mut batch).await?;
         out.flush().await
-    })
-    .await;
+    };
+    matches!(tokio::time::timeout(limit, write).await, Ok(Ok(())))
 }
 
 /// Frames to write, in order, as one buffer to the socket. The first one is held inline, so
